@@ -1,0 +1,113 @@
+"""Configuration, counters and the shared context every farmsim face gets."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .faults import Faults
+from .world import World
+
+
+def _token(rng: random.Random, alphabet: str, length: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+@dataclass(kw_only=True)
+class SimConfig:
+    """How a farmsim instance is set up."""
+
+    host: str = "127.0.0.1"
+    printers: int = 3
+    time_scale: float = 1.0
+    seed: int = 0
+    demo: bool = False
+    tick_interval: float = 0.2
+    report_interval: float = 1.0
+    autoprintfarm_port: int = 0
+    printago_port: int = 0
+    admin_port: int = 0
+    autoprintfarm_api_key: str = ""
+    autoprintfarm_rate_limit: int = 100
+    printago_api_key: str = ""
+    printago_store_id: str = ""
+    printago_limits: tuple[tuple[int, float], ...] = ((60, 60.0), (600, 3600.0))
+    webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    webhook_timeout: float = 10.0
+    idempotency_ttl: float = 86400.0
+    bambu_broker: str = "embedded"
+    state_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        """Derive credentials from the seed where none were given."""
+        rng = random.Random(f"farmsim-credentials-{self.seed}")  # noqa: S311
+        hexdigits = "0123456789abcdef"
+        lower = "abcdefghijklmnopqrstuvwxyz0123456789"
+        if not self.autoprintfarm_api_key:
+            self.autoprintfarm_api_key = "apf_live_" + _token(rng, hexdigits, 64)
+        if not self.printago_api_key:
+            self.printago_api_key = _token(rng, lower, 72)
+        if not self.printago_store_id:
+            self.printago_store_id = "c" + _token(rng, lower, 23)
+
+
+@dataclass(kw_only=True)
+class Counters:
+    """What happened, for tests and the benchmark to observe."""
+
+    requests: defaultdict[str, defaultdict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    responses: defaultdict[str, defaultdict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    rate_limited: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    webhooks: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    mqtt_published: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    mqtt_commands: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def count_request(self, service: str, key: str) -> None:
+        """Count one authenticated request of a key (only a key fingerprint is kept)."""
+        self.requests[service][fingerprint(key)] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return every counter as plain data."""
+        return {
+            "requests": {s: dict(v) for s, v in self.requests.items()},
+            "responses": {s: dict(v) for s, v in self.responses.items()},
+            "rate_limited": dict(self.rate_limited),
+            "webhooks": dict(self.webhooks),
+            "mqtt_published": dict(self.mqtt_published),
+            "mqtt_commands": dict(self.mqtt_commands),
+        }
+
+    def reset(self) -> None:
+        """Set every counter back to zero."""
+        for counter in (
+            self.requests,
+            self.responses,
+            self.rate_limited,
+            self.webhooks,
+            self.mqtt_published,
+            self.mqtt_commands,
+        ):
+            counter.clear()
+
+
+def fingerprint(key: str) -> str:
+    """Return a short, non-secret label for an API key."""
+    return f"{key[:4]}…{key[-4:]}" if len(key) > 12 else "key"  # noqa: RUF001
+
+
+@dataclass(kw_only=True)
+class SimContext:
+    """What every face of farmsim shares."""
+
+    config: SimConfig
+    world: World
+    faults: Faults = field(default_factory=Faults)
+    counters: Counters = field(default_factory=Counters)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311
