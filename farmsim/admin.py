@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import autoprintfarm, printago
 from .models import MODELS
 from .world import SimError
 

@@ -97,9 +97,12 @@ class Counters:
             counter.clear()
 
 
+MIN_FINGERPRINT_LENGTH = 12
+
+
 def fingerprint(key: str) -> str:
     """Return a short, non-secret label for an API key."""
-    return f"{key[:4]}…{key[-4:]}" if len(key) > 12 else "key"  # noqa: RUF001
+    return f"{key[:4]}…{key[-4:]}" if len(key) > MIN_FINGERPRINT_LENGTH else "key"
 
 
 @dataclass(kw_only=True)

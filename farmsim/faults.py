@@ -78,18 +78,20 @@ class Faults:
         """Change switches of one section; unknown names raise KeyError or ValueError."""
         target: HttpFaults | MqttFaults = getattr(self, section)
         known = {f.name: f.type for f in fields(target)}
-        for key, value in changes.items():
+        for key, raw in changes.items():
             if key not in known:
                 raise KeyError(key)
             current = getattr(target, key)
+            value: bool | float
             if isinstance(current, bool):
-                if not isinstance(value, bool):
+                if not isinstance(raw, bool):
                     msg = f"{key} must be a boolean"
-                    raise ValueError(msg)
-            elif isinstance(current, int) and not isinstance(current, bool):
-                value = int(value)
+                    raise TypeError(msg)
+                value = raw
+            elif isinstance(current, int):
+                value = int(raw)
             else:
-                value = float(value)
+                value = float(raw)
             if not isinstance(value, bool) and value < 0:
                 msg = f"{key} must not be negative"
                 raise ValueError(msg)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .context import SimContext
 
@@ -13,7 +14,7 @@ type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 type ErrorFactory = Callable[[int, str, str], web.StreamResponse]
 
 
-def fault_middleware(ctx: SimContext, service: str, error: ErrorFactory) -> web.middleware:  # type: ignore[valid-type]
+def fault_middleware(ctx: SimContext, service: str, error: ErrorFactory) -> Middleware:
     """Return a middleware that injects the service's latency, 5xx answers and dropped responses."""
 
     @web.middleware

@@ -51,6 +51,10 @@ PRINT_ERROR_CANCELLED = 50348044
 # A nozzle clog, used when a print fails.
 PRINT_ERROR_NOZZLE_CLOG = 50364437
 
+SEVERITY_SHIFT = 16
+# HMS severities 1 (fatal) and 2 (serious) stop a printer; 3 and 4 are notices.
+SERIOUS_SEVERITY = 2
+
 SPEED_FACTORS = {1: 0.5, 2: 1.0, 3: 1.24, 4: 1.66}
 
 
@@ -216,7 +220,7 @@ class Hms:
     @property
     def severity(self) -> int:
         """Return the severity: 1 fatal, 2 serious, 3 common, 4 info."""
-        return self.code >> 16
+        return self.code >> SEVERITY_SHIFT
 
 
 @dataclass(kw_only=True)
@@ -278,7 +282,7 @@ class Printer:
     def has_error(self) -> bool:
         """Return whether the printer reports an error."""
         return self.print_error not in (0, PRINT_ERROR_CANCELLED) or any(
-            h.severity <= 2 for h in self.hms
+            h.severity <= SERIOUS_SEVERITY for h in self.hms
         )
 
     @property

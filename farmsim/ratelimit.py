@@ -20,7 +20,7 @@ class Decision:
 
 
 class FixedWindowLimiter:
-    """A per-key budget that resets at the end of each fixed window (AutoPrintFarm's hourly budget)."""
+    """A per-key budget that resets at the end of each fixed window (AutoPrintFarm's hour)."""
 
     def __init__(self, *, limit: int, window: float = 3600.0) -> None:
         """Initialize the limiter."""
@@ -79,9 +79,13 @@ class SlidingWindowLimiter:
                 reset_at=reset_at,
                 retry_after=max(1, math.ceil(reset_at - now)),
             )
-            if tightest is None or (not decision.allowed and tightest.allowed):
-                tightest = decision
-            elif decision.allowed == tightest.allowed and decision.remaining < tightest.remaining:
+            if (
+                tightest is None
+                or (not decision.allowed and tightest.allowed)
+                or (
+                    decision.allowed == tightest.allowed and decision.remaining < tightest.remaining
+                )
+            ):
                 tightest = decision
         assert tightest is not None  # noqa: S101
         if tightest.allowed:

@@ -57,7 +57,9 @@ class FarmSim:
         """Start the servers, the brokers and the clock."""
         host = self.config.host
         await self.realtime.start()
-        apf_port = await self._serve(autoprintfarm.create_app(self.ctx), self.config.autoprintfarm_port)
+        apf_port = await self._serve(
+            autoprintfarm.create_app(self.ctx), self.config.autoprintfarm_port
+        )
         printago_port = await self._serve(
             printago.create_app(self.ctx, self.realtime), self.config.printago_port
         )

@@ -17,6 +17,7 @@ from .models import (
     PRINT_ERROR_CANCELLED,
     PRINT_ERROR_NOZZLE_CLOG,
     RUNNING_JOB_STATUSES,
+    SERIOUS_SEVERITY,
     SPEED_FACTORS,
     STAGE_BED_LEVELING,
     STAGE_HEATBED_PREHEATING,
@@ -237,7 +238,7 @@ class World:
 
     # Building the world
 
-    def add_printer(  # noqa: PLR0913
+    def add_printer(
         self,
         *,
         model: str,
@@ -300,7 +301,7 @@ class World:
         self.emit("printer.removed", printer_id=printer.id, data={"serial": printer.serial})
         return printer
 
-    def add_spool(  # noqa: PLR0913
+    def add_spool(
         self,
         *,
         material: str,
@@ -338,7 +339,7 @@ class World:
         self.emit("material.added", spool_id=spool.id)
         return spool
 
-    def add_profile(  # noqa: PLR0913
+    def add_profile(
         self,
         *,
         name: str,
@@ -407,7 +408,7 @@ class World:
 
     # Jobs
 
-    def submit_job(  # noqa: PLR0913
+    def submit_job(
         self,
         *,
         source: str,
@@ -511,7 +512,9 @@ class World:
         job = self.job(job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             msg = f"Job {job.id} is {job.status.value}"
-            raise InvalidStateError("invalid_job_state", "Only failed or cancelled jobs can be retried", msg)
+            raise InvalidStateError(
+                "invalid_job_state", "Only failed or cancelled jobs can be retried", msg
+            )
         self._queue_counter += 1
         job.status = JobStatus.QUEUED
         job.queue_order = self._queue_counter
@@ -547,7 +550,9 @@ class World:
         self.emit("job.updated", job_id=job.id)
         return job
 
-    def update_job(self, job_id: str, *, priority: int | None = None, name: str | None = None) -> Job:
+    def update_job(
+        self, job_id: str, *, priority: int | None = None, name: str | None = None
+    ) -> Job:
         """Change a job's priority or name."""
         job = self.job(job_id)
         if priority is not None:
@@ -621,7 +626,7 @@ class World:
         printer.phase = Phase.IDLE
         printer.stage = STAGE_IDLE
         printer.print_error = 0
-        printer.hms = [h for h in printer.hms if h.severity > 2]
+        printer.hms = [h for h in printer.hms if h.severity > SERIOUS_SEVERITY]
         printer.progress = 0.0
         printer.layer = printer.total_layers = 0
         printer.remaining_seconds = 0.0
@@ -794,8 +799,8 @@ class World:
 
     # Status words shared by the faces
 
-    def status_word(self, printer: Printer) -> str:
-        """Return a farm-level status: idle, preparing, printing, paused, finished, error, offline, maintenance."""
+    def status_word(self, printer: Printer) -> str:  # noqa: PLR0911
+        """Return the farm-level status word of a printer."""
         if not printer.online:
             return "offline"
         if printer.maintenance:
@@ -1078,6 +1083,10 @@ class World:
 
 def running_job(world: World, printer: Printer) -> Job | None:
     """Return the job a printer is working on, if any."""
-    if printer.job_id and (job := world.jobs.get(printer.job_id)) and job.status in RUNNING_JOB_STATUSES:
+    if (
+        printer.job_id
+        and (job := world.jobs.get(printer.job_id))
+        and job.status in RUNNING_JOB_STATUSES
+    ):
         return job
     return None

@@ -1,0 +1,66 @@
+"""The aiohttp application of farmsim's AutoPrintFarm API v1."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from farmsim.http import fault_middleware
+
+from . import analytics, jobs, materials, printers, profiles, webhooks
+from .auth import SERVICE, Auth, auth_middleware
+from .delivery import WebhookHub
+from .envelope import dumps, errors_middleware, fault_error
+from .idempotency import IdempotencyStore
+from .openapi import build_openapi
+from .state import API_PREFIX, AUTH, CTX, HUB, IDEMPOTENCY, Route
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from farmsim.context import SimContext
+
+OPENAPI_PATH = "/openapi.json"
+
+ROUTES: tuple[Route, ...] = (
+    *printers.ROUTES,
+    *jobs.ROUTES,
+    *profiles.ROUTES,
+    *materials.ROUTES,
+    *analytics.ROUTES,
+    *webhooks.ROUTES,
+)
+
+
+async def openapi_document(_request: web.Request) -> web.Response:
+    """Return the OpenAPI document of this API."""
+    return web.json_response(build_openapi(), dumps=dumps)
+
+
+def create_app(ctx: SimContext) -> web.Application:
+    """Return the AutoPrintFarm API application for a farmsim context."""
+    scopes = {(route.method, API_PREFIX + route.path): route.scope for route in ROUTES}
+    app = web.Application(
+        middlewares=[
+            fault_middleware(ctx, SERVICE, fault_error),
+            auth_middleware(ctx, scopes),
+            errors_middleware(),
+        ]
+    )
+    app[CTX] = ctx
+    app[AUTH] = Auth(ctx)
+    app[IDEMPOTENCY] = IdempotencyStore(lambda: ctx.config.idempotency_ttl)
+    app[HUB] = WebhookHub(ctx)
+    app.router.add_route("GET", OPENAPI_PATH, openapi_document)
+    for route in ROUTES:
+        app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
+    app.cleanup_ctx.append(_webhooks)
+    return app
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB]
+    await hub.start()
+    yield
+    await hub.stop()

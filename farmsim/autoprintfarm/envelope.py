@@ -1,0 +1,286 @@
+"""Response envelopes, errors and list helpers of the AutoPrintFarm API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from aiohttp import web
+
+from farmsim.world import InvalidStateError, NotFoundError, SimError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from aiohttp.typedefs import Middleware
+
+    from .state import Handler
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+type Item = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answered with the API's error envelope."""
+
+    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+        """Initialize the error."""
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Return epoch seconds as an ISO-8601 UTC string."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str, field: str) -> float:
+    """Return epoch seconds from an ISO-8601 string or a number."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"{field} must be an ISO-8601 time or epoch seconds"
+        raise ApiError(400, "invalid_request", "Invalid query parameter", msg) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def dumps(payload: Any) -> str:
+    """Return compact JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def ok(data: Any, *, status: int = 200) -> web.Response:
+    """Return a success envelope."""
+    return web.json_response({"success": True, "data": data}, status=status, dumps=dumps)
+
+
+def is_success(status: int) -> bool:
+    """Return whether an HTTP status is a 2xx success."""
+    return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES
+
+
+def error_response(
+    status: int, code: str, message: str, details: str | None = None
+) -> web.Response:
+    """Return an error envelope."""
+    error = {"code": code, "message": message, "details": details or message}
+    return web.json_response({"success": False, "error": error}, status=status, dumps=dumps)
+
+
+def fault_error(status: int, code: str, message: str) -> web.StreamResponse:
+    """Return the error envelope for a fault injected by the fault middleware."""
+    return error_response(status, code, message)
+
+
+NOT_FOUND_CODES = {
+    "printer_not_found": "invalid_printer",
+    "job_not_found": "invalid_job",
+    "material_not_found": "invalid_material",
+    "tray_not_found": "invalid_tray",
+}
+
+
+def from_sim_error(err: SimError) -> ApiError:
+    """Return the API error for an error of the world."""
+    if isinstance(err, NotFoundError):
+        return ApiError(404, NOT_FOUND_CODES.get(err.code, "not_found"), err.message, err.details)
+    if isinstance(err, InvalidStateError):
+        return ApiError(409, "invalid_state", err.message, err.details)
+    return ApiError(400, "invalid_request", err.message, err.details)
+
+
+def errors_middleware() -> Middleware:
+    """Return a middleware that answers every error with the error envelope."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return error_response(err.status, err.code, err.message, err.details)
+        except SimError as err:
+            api = from_sim_error(err)
+            return error_response(api.status, api.code, api.message, api.details)
+        except web.HTTPException as err:
+            return _http_error(request, err)
+        except Exception:
+            LOGGER.exception("Unexpected error on %s %s", request.method, request.path)
+            return error_response(
+                500, "internal_error", "Internal server error", "An unexpected error occurred"
+            )
+
+    return middleware
+
+
+def _http_error(request: web.Request, err: web.HTTPException) -> web.Response:
+    if err.status == HTTPStatus.NOT_FOUND:
+        detail = f"No resource at {request.method} {request.path}"
+        return error_response(404, "not_found", "Resource not found", detail)
+    if isinstance(err, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(err.allowed_methods))
+        detail = f"{request.method} is not allowed here; use {allowed}"
+        response = error_response(405, "method_not_allowed", "Method not allowed", detail)
+        response.headers["Allow"] = allowed
+        return response
+    return error_response(err.status, "http_error", err.reason, err.text or err.reason)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """Return the request's JSON object body (an empty body is an empty object)."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        msg = f"The request body is not valid JSON: {err}"
+        raise ApiError(400, "invalid_json", "Malformed JSON body", msg) from None
+    if not isinstance(body, dict):
+        msg = "The request body must be a JSON object"
+        raise ApiError(400, "invalid_request", "Invalid request body", msg)
+    return body
+
+
+def reject(field: str, reason: str) -> NoReturn:
+    """Raise a validation error naming the field."""
+    raise ApiError(400, "invalid_request", "Invalid request", f"{field}: {reason}")
+
+
+def page_params(query: Mapping[str, str]) -> tuple[int, int]:
+    """Return the validated `page` and `per_page` query parameters."""
+    page = _int_param(query, "page", 1, minimum=1)
+    per_page = _int_param(query, "per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
+    return page, per_page
+
+
+def _int_param(
+    query: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        reject(name, "must be an integer")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+        reject(name, f"must be {bound}")
+    return value
+
+
+def paginated(request: web.Request, items: Sequence[Item]) -> web.Response:
+    """Return one page of items with the pagination block."""
+    page, per_page = page_params(request.query)
+    total = len(items)
+    start = (page - 1) * per_page
+    body = {
+        "success": True,
+        "data": list(items[start : start + per_page]),
+        "pagination": {
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "total_pages": math.ceil(total / per_page),
+        },
+    }
+    return web.json_response(body, dumps=dumps)
+
+
+def sort_items(
+    items: list[Item],
+    sort: str | None,
+    allowed: Iterable[str],
+    ranks: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[Item]:
+    """Sort by comma-separated fields, `-` for descending; missing values go last."""
+    if not sort:
+        return items
+    allowed_fields = set(allowed)
+    keys: list[tuple[str, bool]] = []
+    for part in sort.split(","):
+        name = part.strip()
+        descending = name.startswith("-")
+        name = name.removeprefix("-").removeprefix("+")
+        if name not in allowed_fields:
+            msg = f"Cannot sort by '{name}'; sortable fields: {', '.join(sorted(allowed_fields))}"
+            raise ApiError(400, "invalid_sort", "Invalid sort field", msg)
+        keys.append((name, descending))
+    result = list(items)
+    for name, descending in reversed(keys):
+        rank = (ranks or {}).get(name)
+        result.sort(key=_sort_key(name, rank, descending=descending), reverse=descending)
+    return result
+
+
+def _sort_key(
+    name: str, rank: Mapping[str, int] | None, *, descending: bool
+) -> Callable[[Item], tuple[bool, Any]]:
+    def key(item: Item) -> tuple[bool, Any]:
+        value = item.get(name)
+        if rank is not None:
+            value = rank.get(value) if isinstance(value, str) else None
+        elif isinstance(value, str):
+            value = value.lower()
+        missing = value is None
+        return (not missing, value) if descending else (missing, value)
+
+    return key
+
+
+def csv_values(query: Mapping[str, str], name: str, allowed: Iterable[str]) -> set[str] | None:
+    """Return the comma-separated values of a filter, checked against the allowed ones."""
+    raw = query.get(name)
+    if raw is None or not raw.strip():
+        return None
+    values = {value.strip().lower() for value in raw.split(",") if value.strip()}
+    known = set(allowed)
+    if unknown := values - known:
+        msg = f"unknown value(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(known))}"
+        reject(name, msg)
+    return values
+
+
+def bool_param(query: Mapping[str, str], name: str) -> bool | None:
+    """Return a true/false query parameter."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    reject(name, "must be true or false")
+
+
+PERIODS = {"day": 86400.0, "week": 7 * 86400.0, "month": 30 * 86400.0, "all": None}
+
+
+def period_window(
+    query: Mapping[str, str], now: float, default: str = "all"
+) -> tuple[str, float | None]:
+    """Return the `period` query parameter and the start of its window (None for all time)."""
+    period = query.get("period", default)
+    if period not in PERIODS:
+        reject("period", f"must be one of {', '.join(PERIODS)}")
+    length = PERIODS[period]
+    return period, (now - length) if length is not None else None

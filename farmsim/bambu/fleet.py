@@ -1,0 +1,148 @@
+"""Every printer of the world as a simulated Bambu printer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from .printer import SimPrinter
+from .transports import HOST, make_transport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from farmsim.certs import CertificateAuthority
+    from farmsim.context import SimContext
+    from farmsim.models import WorldEvent
+
+LOGGER = logging.getLogger(__name__)
+
+READY_TIMEOUT: Final = 15.0
+
+
+class BambuFleet:
+    """The simulated Bambu printers of a farm, one MQTT endpoint each."""
+
+    def __init__(self, ctx: SimContext, ca: CertificateAuthority, state_dir: Path) -> None:
+        """Initialize the fleet; nothing runs until start()."""
+        self.ctx = ctx
+        self.ca = ca
+        self.state_dir = state_dir
+        self.printers: dict[str, SimPrinter] = {}
+        self._starting: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        """Start a simulated printer for every world printer, and for printers added later."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self.ctx.world.subscribe(self._on_event)
+        for printer_id in list(self.ctx.world.printers):
+            self._add(printer_id)
+        await asyncio.gather(*(self.wait_ready(printer_id) for printer_id in self.printers))
+
+    async def close(self) -> None:
+        """Stop every simulated printer."""
+        if self._unsubscribe is not None:
+            with contextlib.suppress(ValueError):
+                self._unsubscribe()
+            self._unsubscribe = None
+        pending = [*self._starting.values(), *self._tasks]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        self._starting.clear()
+        printers = list(self.printers.values())
+        self.printers.clear()
+        await asyncio.gather(*(sim.close() for sim in printers))
+
+    async def wait_ready(self, printer_id: str, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Wait until a printer's MQTT endpoint has been started (starting it if needed)."""
+        printer_id = self.ctx.world.printer(printer_id).id
+        self._add(printer_id)
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._starting[printer_id])
+
+    def get(self, printer_id: str) -> SimPrinter:
+        """Return the simulated printer of a world printer (id, Printago id or serial)."""
+        return self.printers[self.ctx.world.printer(printer_id).id]
+
+    def connection_info(self) -> list[dict[str, Any]]:
+        """Return how to reach every printer, as the connection file lists them."""
+        info: list[dict[str, Any]] = []
+        for printer_id, sim in self.printers.items():
+            if (printer := self.ctx.world.printers.get(printer_id)) is None:
+                continue
+            info.append(
+                {
+                    "name": printer.name,
+                    "serial": printer.serial,
+                    "model": printer.model.code,
+                    "host": HOST,
+                    "port": sim.port,
+                    "access_code": printer.access_code,
+                    "ca_cert": str(self.ca.cert_path),
+                    "autoprintfarm_id": printer.id,
+                    "printago_id": printer.printago_id,
+                }
+            )
+        return info
+
+    async def stop_broker(self, printer_id: str) -> None:
+        """Make a printer's broker unreachable (a fault; the printer stays online)."""
+        await self.get(printer_id).stop_broker()
+
+    async def start_broker(self, printer_id: str) -> None:
+        """Bring a printer's broker back on the same port."""
+        await self.get(printer_id).start_broker()
+
+    def drop_connections(self, printer_id: str | None = None) -> None:
+        """Cut the client connections of one printer, or of every printer."""
+        for sim in self._select(printer_id):
+            sim.drop_connections()
+
+    def set_refuse(self, printer_id: str | None, *, refuse: bool) -> None:
+        """Refuse (or accept again) new connections to one printer, or to every printer."""
+        for sim in self._select(printer_id):
+            sim.set_refuse(refuse=refuse)
+
+    def _select(self, printer_id: str | None) -> list[SimPrinter]:
+        if printer_id is None:
+            return list(self.printers.values())
+        return [self.get(printer_id)]
+
+    def _add(self, printer_id: str) -> None:
+        if printer_id in self.printers:
+            return
+        printer = self.ctx.world.printer(printer_id)
+        transport = make_transport(self.ctx, printer, self.ca, self.state_dir)
+        sim = SimPrinter(self.ctx, printer_id, transport)
+        self.printers[printer_id] = sim
+        task = asyncio.get_running_loop().create_task(sim.start(), name=f"start-{printer.serial}")
+        task.add_done_callback(self._started)
+        self._starting[printer_id] = task
+
+    def _started(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (err := task.exception()) is not None:
+            LOGGER.error("Starting a simulated printer failed: %r", err)
+
+    async def _remove(self, printer_id: str) -> None:
+        if (task := self._starting.pop(printer_id, None)) is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if (sim := self.printers.pop(printer_id, None)) is not None:
+            await sim.close()
+
+    def _on_event(self, event: WorldEvent) -> None:
+        if event.printer_id is None:
+            return
+        if event.type == "printer.added":
+            self._add(event.printer_id)
+        elif event.type == "printer.removed":
+            task = asyncio.get_running_loop().create_task(self._remove(event.printer_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
