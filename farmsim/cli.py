@@ -89,20 +89,24 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with FarmSim(config_from_args(args)) as sim:
-        apply_fault_flags(sim, args)
-        path = args.connection_file.resolve()
-        sim.write_connection_file(path)
-        LOGGER.info(
-            "farmsim ready: %d printers, time scale %g, connection file %s",
-            len(sim.world.printers),
-            sim.world.clock.time_scale,
-            path,
-        )
-        await stop.wait()
-        LOGGER.info("farmsim stopping")
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+    path = args.connection_file.resolve()
+    try:
+        async with FarmSim(config_from_args(args)) as sim:
+            apply_fault_flags(sim, args)
+            sim.write_connection_file(path)
+            LOGGER.info(
+                "farmsim ready: %d printers, time scale %g, connection file %s",
+                len(sim.world.printers),
+                sim.world.clock.time_scale,
+                path,
+            )
+            await stop.wait()
+            LOGGER.info("farmsim stopping")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,8 @@ class SimConfig:
     autoprintfarm_port: int = 0
     printago_port: int = 0
     admin_port: int = 0
+    farm_name: str = "farmsim"
+    autoprintfarm_account_id: str = ""
     autoprintfarm_api_key: str = ""
     autoprintfarm_rate_limit: int = 100
     printago_api_key: str = ""
@@ -46,6 +48,8 @@ class SimConfig:
         rng = random.Random(f"farmsim-credentials-{self.seed}")  # noqa: S311
         hexdigits = "0123456789abcdef"
         lower = "abcdefghijklmnopqrstuvwxyz0123456789"
+        if not self.autoprintfarm_account_id:
+            self.autoprintfarm_account_id = "acc_" + _token(rng, lower, 10)
         if not self.autoprintfarm_api_key:
             self.autoprintfarm_api_key = "apf_live_" + _token(rng, hexdigits, 64)
         if not self.printago_api_key:

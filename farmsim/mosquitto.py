@@ -35,12 +35,21 @@ class MosquittoError(Exception):
     """Mosquitto could not be started or controlled."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free right now (bind to port 0, then close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+_HANDED_OUT: set[int] = set()
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Return distinct TCP ports free right now (bound to port 0 together, then closed)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+    _HANDED_OUT.update(ports)
+    return ports
 
 
 def password_hash(password: str, *, salt: bytes | None = None) -> str:
@@ -162,8 +171,7 @@ class MosquittoBroker:
             raise MosquittoError(msg)
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self._tls_port:
-            self._tls_port = free_port(self.host)
-            self._internal_port = free_port(self.host)
+            self._tls_port, self._internal_port = free_ports(2, self.host)
         await self._write_passwords()
         self._write_acl()
         self._write_config()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from farmsim.http import fault_middleware
 
-from . import analytics, jobs, materials, printers, profiles, webhooks
+from . import analytics, jobs, keys, materials, printers, profiles, webhooks
 from .auth import SERVICE, Auth, auth_middleware
 from .delivery import WebhookHub
 from .envelope import dumps, errors_middleware, fault_error
@@ -30,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     *materials.ROUTES,
     *analytics.ROUTES,
     *webhooks.ROUTES,
+    *keys.ROUTES,
 )
 
 

@@ -162,7 +162,7 @@ def auth_middleware(ctx: SimContext, scopes: dict[tuple[str, str], str]) -> Midd
         route = request.match_info.route
         resource = route.resource
         needed = scopes.get((request.method, resource.canonical)) if resource else None
-        if needed is not None and needed not in granted:
+        if needed and needed not in granted:
             detail = f"This API key lacks the {needed} scope"
             response = error_response(
                 403, "insufficient_permissions", "Insufficient permissions", detail

@@ -10,7 +10,7 @@ from farmsim.autoprintfarm.envelope import MAX_PER_PAGE
 from .bodies import REQUEST_BODIES
 from .dsl import INT, STR, ref
 from .objects import SCHEMAS
-from .operations import ERRORS, MP, PATH_PARAMS, RATE_HEADERS, A, J, M, P, W, query
+from .operations import ERRORS, MP, PATH_PARAMS, RATE_HEADERS, A, J, K, M, P, W, query
 from .paths import paths
 
 DESCRIPTION = """\
@@ -132,7 +132,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "servers": [{"url": "/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in (P, J, M, MP, A, W)],
+        "tags": [{"name": name} for name in (P, J, M, MP, A, W, K)],
         "paths": paths(),
         "components": _components(),
         "webhooks": _webhooks(),

@@ -328,6 +328,17 @@ SCHEMAS: dict[str, Schema] = {
             "attempted_at": TIME,
         }
     ),
+    "ApiKey": obj(
+        {
+            "id": STR,
+            "prefix": STR,
+            "last4": STR,
+            "scopes": array(STR),
+            "tier": enum(("free", "pro")),
+            "rate_limit": INT,
+            "account": obj({"id": STR, "name": STR}),
+        }
+    ),
     "Webhook": obj(
         {
             "id": STR,

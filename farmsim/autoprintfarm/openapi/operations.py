@@ -119,7 +119,7 @@ def op(
         "operationId": op_id,
         "summary": summary,
         "tags": [tag],
-        "security": [{"bearerAuth": [scope]}],
+        "security": [{"bearerAuth": [scope] if scope else []}],
         "x-required-scope": scope,
         "parameters": parameters,
         "responses": responses,
@@ -139,5 +139,6 @@ JOB_FILTERS = (
     query("created_before", STR, "ISO-8601 time or epoch seconds"),
 )
 P, J, M, MP, A, W = "Printers", "Jobs", "Materials", "Material profiles", "Analytics", "Webhooks"
+K = "API keys"
 PR, PW, JR, JW = "printers:read", "printers:write", "jobs:read", "jobs:write"
 MR, MW, AR, WW = "materials:read", "materials:write", "analytics:read", "webhooks:write"

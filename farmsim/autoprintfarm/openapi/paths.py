@@ -31,6 +31,7 @@ from .operations import (
     WW,
     A,
     J,
+    K,
     M,
     P,
     W,
@@ -50,6 +51,15 @@ def paths() -> dict[str, dict[str, dict[str, Any]]]:
     webhook = "/webhooks/{webhook_id}"
     state = ("409",)
     return {
+        "/api-keys/current": {
+            "get": op(
+                "getCurrentApiKey",
+                "Describe the API key in use and the account it belongs to",
+                "",
+                K,
+                ref("ApiKey"),
+            )
+        },
         "/printers": {
             "get": op(
                 "listPrinters",
