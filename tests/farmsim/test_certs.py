@@ -102,9 +102,7 @@ async def test_default_python_context_verifies_the_chain(ca: CertificateAuthorit
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    server = await asyncio.start_server(
-        serve, "127.0.0.1", 0, ssl=ca.server_context(SERIAL)
-    )
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ca.server_context(SERIAL))
     port = server.sockets[0].getsockname()[1]
     try:
         async with asyncio.timeout(5):

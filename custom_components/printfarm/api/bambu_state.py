@@ -1,0 +1,443 @@
+"""Merging of Bambu Lab reports, and parsing of the merged report into a `PrinterState`."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .events import is_error
+from .models import PrinterStatus
+from .push import FilamentTray, HealthMessage, PrinterState, Temperature
+
+LOGGER = logging.getLogger(__name__)
+
+# Lists of objects merged element by element, matched by their `id` (AMS units, trays, ...).
+MERGE_BY_ID: Final = frozenset({"ams", "tray", "vir_slot", "info"})
+
+GCODE_STATUS: Final = {
+    "IDLE": PrinterStatus.IDLE,
+    "INIT": PrinterStatus.IDLE,
+    "PREPARE": PrinterStatus.PREPARING,
+    "SLICING": PrinterStatus.PREPARING,
+    "RUNNING": PrinterStatus.PRINTING,
+    "PAUSE": PrinterStatus.PAUSED,
+    "FINISH": PrinterStatus.FINISHED,
+    "FAILED": PrinterStatus.FINISHED,
+}
+# Models with a chamber temperature sensor; the others report a constant placeholder.
+CHAMBER_SENSOR_PREFIXES: Final = ("X1", "H2", "P2", "X2")
+PRODUCT_MODELS: Final = {"X1 CARBON": "X1C", "A1 MINI": "A1MINI", "H2D PRO": "H2DPRO"}
+# (hw_ver, project_name) of the main board when the product name is missing.
+BOARD_MODELS: Final = {
+    ("AP04", "C11"): "P1P",
+    ("AP04", "C12"): "P1S",
+    ("AP05", "N2S"): "A1",
+    ("AP05", "N1"): "A1MINI",
+    ("AP05", ""): "X1C",
+}
+NO_TRAY: Final = 255
+AMS_HT_FIRST_ID: Final = 128
+SLOTS_PER_AMS: Final = 4
+TRAY_STATE_LEGACY_MAX: Final = 3
+TRAY_SPOOL: Final = 0x01
+TRAY_STEADY: Final = 0x08
+HOME_FLAG_AMS_REMAIN: Final = 0x80
+SIGNATURE_REQUIRED: Final = 0x20000000
+LOW_16: Final = 0xFFFF
+
+type Raw = Mapping[str, Any]
+
+_MISSING: Final = object()
+
+
+def _kind(value: Any) -> type:
+    """Return the JSON kind of a value: object, array or scalar."""
+    if isinstance(value, Mapping):
+        return Mapping
+    if isinstance(value, list):
+        return list
+    return object
+
+
+def deep_merge(base: Raw, update: Raw, *, by_id: frozenset[str] = MERGE_BY_ID) -> dict[str, Any]:
+    """Return `base` with `update` merged in: objects deeply, `by_id` lists by element `id`.
+
+    Neither argument is changed. A value whose JSON kind (object, array, scalar) differs
+    from the stored one is ignored, so a payload with wrong types cannot corrupt the state.
+    """
+    result = dict(base)
+    for key, value in update.items():
+        old = result.get(key, _MISSING)
+        if old is _MISSING or old is None:
+            result[key] = value
+        elif _kind(old) is not _kind(value):
+            LOGGER.debug("Ignoring %s: %r does not match the stored %r", key, value, old)
+        elif isinstance(value, Mapping):
+            result[key] = deep_merge(old, value, by_id=by_id)
+        elif isinstance(value, list) and key in by_id and _all_have_id(value):
+            result[key] = _merge_by_id(old, value, by_id=by_id)
+        else:
+            result[key] = value
+    return result
+
+
+def _all_have_id(elements: list[Any]) -> bool:
+    """Return whether every element is an object with an `id`."""
+    return all(isinstance(element, Mapping) and "id" in element for element in elements)
+
+
+def _merge_by_id(old: list[Any], new: list[Any], *, by_id: frozenset[str]) -> list[Any]:
+    """Return the elements of `old` updated by the elements of `new` with the same id."""
+    merged = list(old)
+    positions = {
+        str(element["id"]): index
+        for index, element in enumerate(merged)
+        if isinstance(element, Mapping) and "id" in element
+    }
+    for element in new:
+        key = str(element["id"])
+        if (index := positions.get(key)) is None:
+            positions[key] = len(merged)
+            merged.append(element)
+        else:
+            merged[index] = deep_merge(merged[index], element, by_id=by_id)
+    return merged
+
+
+def is_full_report(body: Raw) -> bool:
+    """Return whether a `push_status` body is a full report (`msg` 0 or missing)."""
+    return bool(body.get("msg", 0) == 0)
+
+
+def merge_report(raw: Raw, message: Any) -> Raw:
+    """Return the stored raw state with a report message merged in (or `raw` itself).
+
+    The stored state holds the merged `print` object and the last `info` version reply. A
+    full report replaces the `print` object, a delta is merged into it; command
+    acknowledgements and anything unknown leave the state as it is.
+    """
+    if not isinstance(message, Mapping):
+        LOGGER.debug("Ignoring a report that is not a JSON object: %r", message)
+        return raw
+    result = raw
+    body = message.get("print")
+    if isinstance(body, Mapping) and body.get("command", "push_status") == "push_status":
+        stored = raw.get("print")
+        if is_full_report(body) or not isinstance(stored, Mapping):
+            merged: Raw = dict(body)
+        else:
+            merged = deep_merge(stored, body)
+        result = {**result, "print": merged}
+    info = message.get("info")
+    if (
+        isinstance(info, Mapping)
+        and info.get("command") == "get_version"
+        and isinstance(info.get("module"), list)
+    ):
+        result = {**result, "info": info}
+    return result
+
+
+def _int(value: Any) -> int | None:
+    """Return a value as an int (numbers and numeric strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if math.isfinite(number) else None
+    return None
+
+
+def _float(value: Any) -> float | None:
+    """Return a value as a float (numbers and numeric strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _str(value: Any) -> str | None:
+    """Return a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: Any) -> Raw:
+    """Return a value if it is an object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """Return a value if it is an array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def error_code(print_error: int) -> str | None:
+    """Return a print error as Bambu writes it, e.g. 50348044 -> "0300_400C"."""
+    if print_error == 0:
+        return None
+    return f"{print_error >> 16 & LOW_16:04X}_{print_error & LOW_16:04X}"
+
+
+def hms_code(attr: int, code: int) -> str:
+    """Return an HMS message code as Bambu writes it, e.g. "0300_0100_0001_0007"."""
+    parts = (attr >> 16 & LOW_16, attr & LOW_16, code >> 16 & LOW_16, code & LOW_16)
+    return "_".join(f"{part:04X}" for part in parts)
+
+
+def parse_health(value: Any) -> tuple[HealthMessage, ...]:
+    """Return the HMS list as health messages; malformed entries are skipped."""
+    messages: list[HealthMessage] = []
+    for entry in _list(value):
+        entry_map = _mapping(entry)
+        attr, code = _int(entry_map.get("attr")), _int(entry_map.get("code"))
+        if attr is None or code is None or attr < 0 or code < 0:
+            continue
+        messages.append(
+            HealthMessage(code=hms_code(attr, code), severity=code >> 16, attr=attr, raw_code=code)
+        )
+    return tuple(messages)
+
+
+def parse_model(info: Raw) -> str | None:
+    """Return the model code (X1C, P1S, A1MINI, ...) from a `get_version` reply."""
+    modules = [_mapping(module) for module in _list(info.get("module"))]
+    for module in modules:
+        if product := _str(module.get("product_name")):
+            name = product.removeprefix("Bambu Lab").strip().upper()
+            return PRODUCT_MODELS.get(name, name.replace(" ", ""))
+    for module in modules:
+        hw_ver = _str(module.get("hw_ver")) or ""
+        if not hw_ver.startswith("AP0"):
+            continue
+        if hw_ver == "AP02":
+            return "X1E"
+        project = module.get("project_name")
+        return BOARD_MODELS.get((hw_ver, project if isinstance(project, str) else ""))
+    return None
+
+
+def parse_firmware(info: Raw) -> str | None:
+    """Return the firmware version (the `ota` module) from a `get_version` reply."""
+    for module in _list(info.get("module")):
+        module_map = _mapping(module)
+        if module_map.get("name") == "ota":
+            return _str(module_map.get("sw_ver"))
+    return None
+
+
+def has_chamber_sensor(model: str | None) -> bool:
+    """Return whether a model has a chamber temperature sensor."""
+    return model is not None and model.startswith(CHAMBER_SENSOR_PREFIXES)
+
+
+def _packed(value: Any) -> Temperature | None:
+    """Return a temperature packed as current (low 16 bits) and target (high 16 bits)."""
+    if (number := _int(value)) is None or number < 0:
+        return None
+    return Temperature(current=float(number & LOW_16), target=float(number >> 16 & LOW_16))
+
+
+def _nozzle(report: Raw) -> Temperature:
+    """Return the nozzle temperature: the active extruder's on newer firmware."""
+    extruder = _mapping(_mapping(report.get("device")).get("extruder"))
+    if (state := _int(extruder.get("state"))) is not None:
+        active = state >> 4 & 0xF
+        for entry in _list(extruder.get("info")):
+            entry_map = _mapping(entry)
+            if _int(entry_map.get("id")) == active and (packed := _packed(entry_map.get("temp"))):
+                return packed
+    return Temperature(
+        current=_float(report.get("nozzle_temper")),
+        target=_float(report.get("nozzle_target_temper")),
+    )
+
+
+def _bed(report: Raw) -> Temperature:
+    """Return the bed temperature; the packed `device.bed` value wins when present."""
+    device_bed = _mapping(_mapping(_mapping(report.get("device")).get("bed")).get("info"))
+    if packed := _packed(device_bed.get("temp")):
+        return packed
+    return Temperature(
+        current=_float(report.get("bed_temper")), target=_float(report.get("bed_target_temper"))
+    )
+
+
+def _chamber(report: Raw, model: str | None) -> Temperature | None:
+    """Return the chamber temperature if the printer has a sensor."""
+    device_ctc = _mapping(_mapping(_mapping(report.get("device")).get("ctc")).get("info"))
+    if packed := _packed(device_ctc.get("temp")):
+        return packed
+    if not has_chamber_sensor(model):
+        return None
+    current = _float(report.get("chamber_temper"))
+    target = _float(report.get("chamber_target_temper"))
+    return Temperature(current=current, target=target)
+
+
+def _wifi(value: Any) -> int | None:
+    """Return the Wi-Fi signal in dBm from "-58dBm"."""
+    if isinstance(value, str):
+        return _int(value.strip().removesuffix("dBm"))
+    return _int(value)
+
+
+def _lights(value: Any) -> dict[str, bool]:
+    """Return the lights from `lights_report` as node -> on."""
+    lights: dict[str, bool] = {}
+    for entry in _list(value):
+        entry_map = _mapping(entry)
+        node, mode = entry_map.get("node"), entry_map.get("mode")
+        if isinstance(node, str) and isinstance(mode, str):
+            lights[node] = mode != "off"
+    return lights
+
+
+def _color(value: Any) -> str | None:
+    """Return "#RRGGBB" from Bambu's "RRGGBBAA"."""
+    if not isinstance(value, str) or len(value) not in (6, 8):
+        return None
+    try:
+        int(value, 16)
+    except ValueError:
+        return None
+    return f"#{value[:6].upper()}"
+
+
+def tray_loaded(tray: Raw) -> bool:
+    """Return whether a tray holds a spool (`state` bits, or a filament type on old firmware)."""
+    if (state := _int(tray.get("state"))) is None:
+        return _str(tray.get("tray_type")) is not None
+    if state <= TRAY_STATE_LEGACY_MAX:
+        return state == TRAY_STATE_LEGACY_MAX
+    return bool(state & TRAY_SPOOL and state & TRAY_STEADY)
+
+
+def _tray(tray: Raw, tray_id: str, *, remain_enabled: bool) -> FilamentTray:
+    """Return one tray."""
+    if not tray_loaded(tray):
+        return FilamentTray(tray_id=tray_id, loaded=False)
+    remain = _int(tray.get("remain"))
+    if remain is not None and (remain < 0 or not remain_enabled):
+        remain = None
+    return FilamentTray(
+        tray_id=tray_id,
+        loaded=True,
+        type=_str(tray.get("tray_type")),
+        color=_color(tray.get("tray_color")),
+        remaining_percent=None if remain is None else min(remain, 100),
+    )
+
+
+def _absolute_tray_id(unit_id: int, slot: int) -> int:
+    """Return Bambu's absolute tray id of an AMS slot (ams*4+slot; AMS HT from 128)."""
+    if unit_id >= AMS_HT_FIRST_ID:
+        return unit_id + slot
+    return unit_id * SLOTS_PER_AMS + slot
+
+
+def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
+    """Return the AMS trays and the external spool(s)."""
+    home_flag = _int(report.get("home_flag"))
+    remain_enabled = home_flag is None or bool(home_flag & HOME_FLAG_AMS_REMAIN)
+    trays: dict[int, FilamentTray] = {}
+    for unit in _list(_mapping(report.get("ams")).get("ams")):
+        unit_map = _mapping(unit)
+        if (unit_id := _int(unit_map.get("id"))) is None or unit_id < 0:
+            continue
+        for tray in _list(unit_map.get("tray")):
+            tray_map = _mapping(tray)
+            if (slot := _int(tray_map.get("id"))) is None or slot < 0:
+                continue
+            absolute = _absolute_tray_id(unit_id, slot)
+            trays[absolute] = _tray(tray_map, str(absolute), remain_enabled=remain_enabled)
+    external = [_mapping(spool) for spool in _list(report.get("vir_slot"))]
+    if not external and isinstance(vt_tray := report.get("vt_tray"), Mapping):
+        external = [{"id": "254", **vt_tray}]
+    for spool in external:
+        if (tray_id := _int(spool.get("id"))) is not None:
+            trays[tray_id] = _tray(spool, str(tray_id), remain_enabled=remain_enabled)
+    return tuple(trays[key] for key in sorted(trays))
+
+
+def _active_tray(report: Raw) -> str | None:
+    """Return the absolute id of the tray feeding the nozzle (`tray_now`), if any."""
+    tray_now = _int(_mapping(report.get("ams")).get("tray_now"))
+    if tray_now is None or tray_now == NO_TRAY or tray_now < 0:
+        return None
+    return str(tray_now)
+
+
+def signature_required(raw: Raw) -> bool:
+    """Return whether the printer only takes signed commands (`fun` bit 29: no developer mode)."""
+    fun = _mapping(raw.get("print")).get("fun")
+    if not isinstance(fun, str):
+        return False
+    try:
+        return bool(int(fun, 16) & SIGNATURE_REQUIRED)
+    except ValueError:
+        return False
+
+
+def _status(gcode_state: str | None, *, error: bool, online: bool) -> PrinterStatus:
+    """Return the normalized status of a printer."""
+    if not online:
+        return PrinterStatus.OFFLINE
+    if error:
+        return PrinterStatus.ERROR
+    if gcode_state is None:
+        return PrinterStatus.UNKNOWN
+    return GCODE_STATUS.get(gcode_state.upper(), PrinterStatus.UNKNOWN)
+
+
+def parse_state(raw: Raw, *, online: bool) -> PrinterState:
+    """Return the printer state described by a merged raw report."""
+    report = _mapping(raw.get("print"))
+    info = _mapping(raw.get("info"))
+    model = parse_model(info)
+    gcode_state = _str(report.get("gcode_state"))
+    print_error = _int(report.get("print_error")) or 0
+    health = parse_health(report.get("hms"))
+    remaining = _int(report.get("mc_remaining_time"))
+    return PrinterState(
+        online=online,
+        status=_status(gcode_state, error=is_error(print_error, health), online=online),
+        gcode_state=gcode_state,
+        stage=_int(report.get("stg_cur")),
+        progress=_int(report.get("mc_percent")),
+        remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
+        layer=_int(report.get("layer_num")),
+        total_layers=_int(report.get("total_layer_num")),
+        job_name=_str(report.get("subtask_name")),
+        file=_str(report.get("gcode_file")),
+        nozzle=_nozzle(report),
+        bed=_bed(report),
+        chamber=_chamber(report, model),
+        speed_level=_int(report.get("spd_lvl")),
+        lights=_lights(report.get("lights_report")),
+        wifi_signal=_wifi(report.get("wifi_signal")),
+        print_error=print_error,
+        error_code=error_code(print_error),
+        health=health,
+        active_tray=_active_tray(report),
+        trays=parse_trays(report),
+        model=model,
+        firmware=parse_firmware(info),
+        raw=raw,
+    )

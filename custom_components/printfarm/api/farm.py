@@ -1,0 +1,109 @@
+"""The one interface every farm service client offers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import ClassVar, Self
+
+from .models import (
+    Account,
+    FarmSummary,
+    Job,
+    JobRequest,
+    JobStatus,
+    Material,
+    Printer,
+    RateBudget,
+)
+
+
+class FarmClient(ABC):
+    """A print farm service: its printers, queue and filament."""
+
+    service: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def budget(self) -> RateBudget:
+        """Return what is known of the request budget."""
+
+    @abstractmethod
+    async def account(self) -> Account:
+        """Return the account the credentials belong to (also checks them)."""
+
+    @abstractmethod
+    async def printers(self) -> list[Printer]:
+        """Return every printer of the farm."""
+
+    @abstractmethod
+    async def printer(self, printer_id: str) -> Printer:
+        """Return one printer."""
+
+    @abstractmethod
+    async def pause_printer(self, printer_id: str) -> None:
+        """Pause the print on a printer."""
+
+    @abstractmethod
+    async def resume_printer(self, printer_id: str) -> None:
+        """Resume the paused print on a printer."""
+
+    @abstractmethod
+    async def stop_printer(self, printer_id: str) -> None:
+        """Stop (cancel) the print on a printer."""
+
+    @abstractmethod
+    async def clear_bed(self, printer_id: str) -> None:
+        """Confirm the bed of a printer is clear, so it can take the next job."""
+
+    @abstractmethod
+    async def jobs(
+        self,
+        *,
+        statuses: Iterable[JobStatus] | None = None,
+        printer_id: str | None = None,
+        sort: str | None = None,
+    ) -> list[Job]:
+        """Return jobs, every page of them, optionally filtered and sorted."""
+
+    @abstractmethod
+    async def job(self, job_id: str) -> Job:
+        """Return one job."""
+
+    @abstractmethod
+    async def submit_job(
+        self, request: JobRequest, *, idempotency_key: str | None = None
+    ) -> list[Job]:
+        """Queue a print (one job per copy); retrying with the same key never duplicates it."""
+
+    @abstractmethod
+    async def pause_job(self, job_id: str) -> None:
+        """Pause a printing job."""
+
+    @abstractmethod
+    async def resume_job(self, job_id: str) -> None:
+        """Resume a paused job."""
+
+    @abstractmethod
+    async def cancel_job(self, job_id: str) -> None:
+        """Cancel a queued or running job."""
+
+    @abstractmethod
+    async def materials(self) -> list[Material]:
+        """Return the filament inventory."""
+
+    @abstractmethod
+    async def summary(self) -> FarmSummary:
+        """Return the farm at a glance."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the web session if the client opened it."""
+
+    async def __aenter__(self) -> Self:
+        """Enter the client's context."""
+        return self
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        """Close the client on leaving its context."""
+        await self.close()

@@ -1,0 +1,417 @@
+"""Printago realtime: printer stats and entity change events over MQTT (WebSockets or TLS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Final, Self
+
+from yarl import URL
+
+from .bambu_state import deep_merge
+from .events import call_safely, dispatch, is_error
+from .exceptions import (
+    PrintFarmAuthenticationError,
+    PrintFarmTimeoutError,
+    PrintFarmValidationError,
+)
+from .models import PrinterStatus
+from .mqtt import MqttConnection, MqttSupervisor, Transport
+from .push import (
+    EventCallback,
+    FilamentTray,
+    HealthMessage,
+    PrinterState,
+    Temperature,
+    UpdateCallback,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+CLIENT_ID_PREFIX: Final = "apiclient_"
+KEY_ID_LENGTH: Final = 24
+CONNECT_TIMEOUT: Final = 10.0
+KEEPALIVE: Final = 60
+# scheme -> (transport, TLS, default port)
+SCHEMES: Final[dict[str, tuple[Transport, bool, int]]] = {
+    "ws": ("websockets", False, 80),
+    "wss": ("websockets", True, 443),
+    "mqtt": ("tcp", False, 1883),
+    "mqtts": ("tcp", True, 8883),
+}
+STATE_STATUS: Final = {
+    "IDLE": PrinterStatus.IDLE,
+    "INIT": PrinterStatus.IDLE,
+    "PREPARE": PrinterStatus.PREPARING,
+    "SLICING": PrinterStatus.PREPARING,
+    "RUNNING": PrinterStatus.PRINTING,
+    "PRINTING": PrinterStatus.PRINTING,
+    "PAUSE": PrinterStatus.PAUSED,
+    "PAUSED": PrinterStatus.PAUSED,
+    "FINISH": PrinterStatus.FINISHED,
+    "FINISHED": PrinterStatus.FINISHED,
+    "FAILED": PrinterStatus.FINISHED,
+    "OFFLINE": PrinterStatus.OFFLINE,
+}
+# Health severities by list, as Bambu HMS severities (2 serious, 3 common, 4 info).
+HEALTH_SEVERITY: Final = {"errors": 2, "warnings": 3, "infos": 4}
+# "Paused by the user" messages Printago lists as errors; they are no fault of the printer.
+USER_PAUSE_CODES: Final = frozenset({"0300_8013", "0300_8001", "0300_8000"})
+LIGHT_NODES: Final = {"chamber": "chamber_light", "work": "work_light"}
+SLOTS_PER_AMS: Final = 4
+EXTERNAL_TRAY_ID: Final = "254"
+
+type EntitiesCallback = Callable[[str, str, tuple[str, ...]], None]
+type AuthFailedCallback = Callable[[PrintFarmAuthenticationError], None]
+
+
+def client_id_for(api_key: str, suffix: str) -> str:
+    """Return the realtime client id Printago requires: `apiclient_{key id}_{suffix}`."""
+    return f"{CLIENT_ID_PREFIX}{api_key[:KEY_ID_LENGTH]}_{suffix}"
+
+
+def _number(value: Any) -> float | None:
+    """Return a JSON number as a float, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int | None:
+    """Return a JSON number as an int, else None."""
+    return None if (number := _number(value)) is None else int(number)
+
+
+def _str(value: Any) -> str | None:
+    """Return a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """Return a value if it is an object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """Return a value if it is an array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _code(value: Any) -> str | None:
+    """Return a Printago error code ("0300-400C") in Bambu's writing ("0300_400C")."""
+    return None if (code := _str(value)) is None else code.replace("-", "_").upper()
+
+
+def _temperature(temps: Mapping[str, Any], name: str) -> Temperature | None:
+    """Return a heater's temperature from `data.temps`, or None if it is not reported."""
+    current, target = _number(temps.get(f"{name}Temp")), _number(temps.get(f"{name}TempTarget"))
+    if current is None and target is None:
+        return None
+    return Temperature(current=current, target=target)
+
+
+def _health(health: Mapping[str, Any]) -> tuple[HealthMessage, ...]:
+    """Return the health messages of a printer stat."""
+    messages: list[HealthMessage] = []
+    for key, severity in HEALTH_SEVERITY.items():
+        for entry in _list(health.get(key)):
+            if (code := _code(_mapping(entry).get("code"))) is None:
+                continue
+            user_pause = code in USER_PAUSE_CODES
+            messages.append(HealthMessage(code=code, severity=3 if user_pause else severity))
+    return tuple(messages)
+
+
+def _color(value: Any) -> str | None:
+    """Return "#RRGGBB" from Printago's "RRGGBBAA" (or "#RRGGBB")."""
+    text = (_str(value) or "").lstrip("#")
+    if len(text) not in (6, 8):
+        return None
+    try:
+        int(text, 16)
+    except ValueError:
+        return None
+    return f"#{text[:6].upper()}"
+
+
+def _tray(slot: Mapping[str, Any], tray_id: str) -> FilamentTray:
+    """Return one filament slot."""
+    material = _str(slot.get("type"))
+    if material is None:
+        return FilamentTray(tray_id=tray_id, loaded=False)
+    remaining = _int(slot.get("remaining"))
+    return FilamentTray(
+        tray_id=tray_id,
+        loaded=True,
+        type=material,
+        color=_color(slot.get("color")),
+        remaining_percent=None if remaining is None or remaining < 0 else min(remaining, 100),
+    )
+
+
+def _trays(filament: Mapping[str, Any]) -> tuple[FilamentTray, ...]:
+    """Return the AMS slots (absolute ids ams*4+slot) and the external spool."""
+    trays: list[FilamentTray] = []
+    units = _list(_mapping(filament.get("ams")).get("ams"))
+    for unit_index, unit in enumerate(units):
+        for slot_index, slot in enumerate(_list(_mapping(unit).get("slots"))):
+            slot_map = _mapping(slot)
+            slot_id = _str(slot_map.get("id"))
+            position = int(slot_id) if slot_id is not None and slot_id.isdigit() else slot_index
+            trays.append(_tray(slot_map, str(unit_index * SLOTS_PER_AMS + position)))
+    if isinstance(spool := filament.get("spool"), Mapping):
+        trays.append(_tray(spool, EXTERNAL_TRAY_ID))
+    return tuple(trays)
+
+
+def _status(stat: Mapping[str, Any], *, online: bool, error: bool) -> PrinterStatus:
+    """Return the normalized status of a printer stat."""
+    if not online:
+        return PrinterStatus.OFFLINE
+    if error:
+        return PrinterStatus.ERROR
+    if (state := _str(stat.get("state"))) is not None:
+        return STATE_STATUS.get(state.upper(), PrinterStatus.UNKNOWN)
+    available = stat.get("isAvailable")
+    if isinstance(available, bool):
+        return PrinterStatus.IDLE if available else PrinterStatus.PRINTING
+    return PrinterStatus.UNKNOWN
+
+
+def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> PrinterState:
+    """Return the printer state a merged Printago `PrinterStat` describes."""
+    data = _mapping(stat.get("data"))
+    job = _mapping(data.get("print"))
+    temps = _mapping(data.get("temps"))
+    online = connected and stat.get("isOnline") is True
+    print_error = _int(job.get("printError")) or 0
+    health = _health(_mapping(data.get("health")))
+    remaining = _int(job.get("timeRemaining"))
+    state = _str(stat.get("state"))
+    lights = {
+        LIGHT_NODES.get(str(name), str(name)): mode != "off"
+        for name, mode in _mapping(data.get("lights")).items()
+        if isinstance(mode, str)
+    }
+    return PrinterState(
+        online=online,
+        status=_status(stat, online=online, error=is_error(print_error, health)),
+        gcode_state=None if state is None else state.upper(),
+        progress=_int(job.get("percent")),
+        remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
+        layer=_int(job.get("currentLayer")),
+        total_layers=_int(job.get("totalLayers")),
+        job_name=_str(job.get("taskName")),
+        nozzle=_temperature(temps, "nozzle") or Temperature(),
+        bed=_temperature(temps, "bed") or Temperature(),
+        chamber=_temperature(temps, "chamber"),
+        lights=lights,
+        print_error=print_error,
+        error_code=_code(job.get("errorCode")),
+        health=health,
+        trays=_trays(_mapping(data.get("filament"))),
+        raw=stat,
+    )
+
+
+@dataclass(kw_only=True)
+class PrintagoRealtime:
+    """The realtime feed of a Printago store: printer states and entity change events.
+
+    `start()` connects in the background and keeps reconnecting until `stop()`. Refused
+    credentials (or client id) are final: the feed stops, `auth_failed` turns true and
+    `on_auth_failed` is called once.
+    """
+
+    url: str
+    store_id: str
+    api_key: str = field(repr=False)
+    client_suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    reconnect_min_delay: float = 1.0
+    reconnect_max_delay: float = 30.0
+    connect_timeout: float = CONNECT_TIMEOUT
+    keepalive: int = KEEPALIVE
+    on_update: UpdateCallback | None = None
+    on_event: EventCallback | None = None
+    on_entities: EntitiesCallback | None = None
+    on_auth_failed: AuthFailedCallback | None = None
+
+    _stats: dict[str, Mapping[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    _states: dict[str, PrinterState] = field(default_factory=dict, init=False, repr=False)
+    _connected: bool = field(default=False, init=False, repr=False)
+    _supervisor: MqttSupervisor | None = field(default=None, init=False, repr=False)
+    _auth_error: PrintFarmAuthenticationError | None = field(default=None, init=False, repr=False)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    @property
+    def client_id(self) -> str:
+        """Return the MQTT client id of this feed."""
+        return client_id_for(self.api_key, self.client_suffix)
+
+    @property
+    def states(self) -> Mapping[str, PrinterState]:
+        """Return the last state of every printer seen, by Printago printer id."""
+        return dict(self._states)
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the feed is connected and subscribed."""
+        return self._connected
+
+    @property
+    def auth_failed(self) -> bool:
+        """Return whether the credentials were refused (the feed then stops)."""
+        return self._auth_error is not None
+
+    @property
+    def stats_topic(self) -> str:
+        """Return the topic filter of the printer stats."""
+        return f"stores/{self.store_id}/printer-stats/+"
+
+    @property
+    def entities_topic(self) -> str:
+        """Return the topic filter of the entity change events."""
+        return f"stores/{self.store_id}/entities/#"
+
+    async def start(self) -> None:
+        """Connect in the background; keep reconnecting until `stop()`."""
+        if self._supervisor is not None and self._supervisor.running:
+            return
+        url = URL(self.url)
+        if url.scheme not in SCHEMES or not url.host:
+            msg = f"Unsupported realtime URL {self.url}; use ws://, wss://, mqtt:// or mqtts://"
+            raise PrintFarmValidationError(msg)
+        transport, tls, default_port = SCHEMES[url.scheme]
+        context = await self._tls_context() if tls else None
+        factory = partial(
+            MqttConnection,
+            host=url.host,
+            port=url.explicit_port or default_port,
+            client_id=self.client_id,
+            username=self.store_id,
+            password=self.api_key,
+            tls_context=context,
+            transport=transport,
+            ws_path=url.path if url.path not in ("", "/") else "/mqtt",
+            keepalive=self.keepalive,
+            connect_timeout=self.connect_timeout,
+            on_message=self._on_message,
+        )
+        self._auth_error = None
+        self._ready.clear()
+        self._supervisor = MqttSupervisor(
+            name=f"printago-realtime-{self.store_id}",
+            factory=factory,
+            on_connected=self._on_connected,
+            on_disconnected=self._on_disconnected,
+            on_auth_failed=self._on_auth_failed,
+            min_delay=self.reconnect_min_delay,
+            max_delay=self.reconnect_max_delay,
+        )
+        self._supervisor.start()
+
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting; no callbacks fire after this."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            await supervisor.stop()
+        self._connected = False
+        self._states = {
+            key: replace(state, online=False, status=PrinterStatus.OFFLINE)
+            for key, state in self._states.items()
+        }
+
+    async def __aenter__(self) -> Self:
+        """Start the feed."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        """Stop the feed."""
+        await self.stop()
+
+    async def wait_connected(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until the feed is subscribed; raise if the credentials were refused."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError as err:
+            msg = f"Printago realtime did not connect within {timeout} s"
+            raise PrintFarmTimeoutError(msg) from err
+        if self._auth_error is not None:
+            raise self._auth_error
+
+    async def _tls_context(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            loop = asyncio.get_running_loop()
+            self.ssl_context = await loop.run_in_executor(None, ssl.create_default_context)
+        return self.ssl_context
+
+    def _on_connected(self, connection: MqttConnection) -> None:
+        LOGGER.debug("Connected to Printago realtime for store %s", self.store_id)
+        connection.subscribe(self.stats_topic)
+        connection.subscribe(self.entities_topic)
+        self._connected = True
+        self._ready.set()
+
+    def _on_disconnected(self) -> None:
+        LOGGER.debug("Lost the Printago realtime connection of store %s", self.store_id)
+        self._connected = False
+        for printer_id in list(self._stats):
+            self._publish(printer_id)
+
+    def _on_auth_failed(self, err: PrintFarmAuthenticationError) -> None:
+        self._auth_error = err
+        self._connected = False
+        self._ready.set()
+        if self.on_auth_failed is not None:
+            call_safely(self.on_auth_failed, err)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if self._supervisor is not None:
+            self._supervisor.healthy()
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            LOGGER.debug("Ignoring a realtime message on %s that is not JSON", topic)
+            return
+        if not isinstance(message, Mapping):
+            LOGGER.debug("Ignoring a realtime message on %s that is not an object", topic)
+            return
+        parts = topic.split("/")
+        if len(parts) == 4 and parts[2] == "printer-stats":  # noqa: PLR2004
+            self._on_stat(parts[3], message)
+        elif len(parts) >= 4 and parts[2] == "entities":  # noqa: PLR2004
+            self._on_entities(parts[3], message)
+
+    def _on_stat(self, printer_id: str, stat: Mapping[str, Any]) -> None:
+        self._stats[printer_id] = deep_merge(
+            self._stats.get(printer_id, {}), stat, by_id=frozenset()
+        )
+        self._publish(printer_id)
+
+    def _on_entities(self, topic_type: str, message: Mapping[str, Any]) -> None:
+        entity_type = _str(message.get("entityType")) or topic_type
+        action = (_str(message.get("action")) or "UPDATE").upper()
+        ids = tuple(str(key) for key in _mapping(message.get("entities")))
+        if not ids:
+            ids = tuple(str(key) for key in _mapping(message.get("changes")))
+        if (on_entities := self.on_entities) is not None:
+            call_safely(lambda _: on_entities(entity_type, action, ids), None)
+
+    def _publish(self, printer_id: str) -> None:
+        """Parse a printer's merged stat; tell the callbacks if anything changed."""
+        new = parse_printer_stat(self._stats[printer_id], connected=self._connected)
+        old = self._states.get(printer_id)
+        if not new.online and old is not None and new.gcode_state in (None, "OFFLINE"):
+            # Keep the last known job phase, as for a Bambu printer that went quiet.
+            new = replace(new, gcode_state=old.gcode_state)
+        self._states[printer_id] = new
+        dispatch(printer_id, old, new, on_update=self.on_update, on_event=self.on_event)

@@ -1,0 +1,420 @@
+"""Config flow to configure the printfarm integration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    OptionsFlowWithReload,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_URL, CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import AbortFlow
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .api import (
+    Account,
+    AutoPrintFarm,
+    BambuPrinterClient,
+    FarmClient,
+    Printago,
+    PrintFarmAuthenticationError,
+    PrintFarmConnectionError,
+    PrintFarmError,
+    PrintFarmPermissionError,
+    async_create_ssl_context,
+)
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_BUDGET_SHARE,
+    CONF_CA_CERT,
+    CONF_PRINTER_ID,
+    CONF_REALTIME_URL,
+    CONF_SERIAL,
+    CONF_SERVICE,
+    CONF_STALE_TIMEOUT,
+    CONF_STORE_ID,
+    DEFAULT_BUDGET_SHARE,
+    DEFAULT_MQTT_PORT,
+    DEFAULT_REALTIME_URL,
+    DEFAULT_STALE_TIMEOUT,
+    DEFAULT_URLS,
+    DOMAIN,
+    LOGGER,
+    MAX_BUDGET_SHARE,
+    MAX_STALE_TIMEOUT,
+    MIN_BUDGET_SHARE,
+    MIN_STALE_TIMEOUT,
+    SERVICE_AUTOPRINTFARM,
+    SERVICE_PRINTAGO,
+    SUBENTRY_PRINTER,
+)
+
+PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+TEXT = TextSelector()
+
+
+def _farm_schema(service: str) -> vol.Schema:
+    """Return the form of a farm service's connection."""
+    fields: dict[vol.Marker, Any] = {
+        vol.Required(CONF_URL): URL_SELECTOR,
+        vol.Required(CONF_API_KEY): PASSWORD,
+    }
+    if service == SERVICE_PRINTAGO:
+        fields[vol.Required(CONF_STORE_ID)] = TEXT
+        fields[vol.Required(CONF_REALTIME_URL)] = URL_SELECTOR
+    return vol.Schema(fields)
+
+
+def _default_realtime_url(base_url: str) -> str:
+    """Return the realtime feed that belongs to a Printago API address."""
+    if base_url.rstrip("/") == DEFAULT_URLS[SERVICE_PRINTAGO]:
+        return DEFAULT_REALTIME_URL
+    return base_url.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1) + (
+        "/mqtt"
+    )
+
+
+def _client(hass: HomeAssistant, service: str, data: Mapping[str, Any]) -> FarmClient:
+    """Return a client for the credentials the user entered."""
+    session = async_get_clientsession(hass)
+    if service == SERVICE_PRINTAGO:
+        return Printago(
+            base_url=data[CONF_URL],
+            api_key=data[CONF_API_KEY],
+            store_id=data[CONF_STORE_ID],
+            session=session,
+        )
+    return AutoPrintFarm(base_url=data[CONF_URL], api_key=data[CONF_API_KEY], session=session)
+
+
+async def _validate(
+    hass: HomeAssistant, service: str, data: Mapping[str, Any]
+) -> tuple[Account | None, dict[str, str]]:
+    """Check the credentials against the farm; return its account or the form errors."""
+    try:
+        account = await _client(hass, service, data).account()
+    except PrintFarmAuthenticationError:
+        return None, {"base": "invalid_auth"}
+    except PrintFarmPermissionError:
+        return None, {"base": "insufficient_permissions"}
+    except PrintFarmError:
+        return None, {"base": "cannot_connect"}
+    except Exception:  # noqa: BLE001
+        LOGGER.exception("Unexpected exception")
+        return None, {"base": "unknown"}
+    return account, {}
+
+
+class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
+    """Handle a printfarm config flow."""
+
+    VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> PrintFarmOptionsFlow:
+        """Return the options flow."""
+        return PrintFarmOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return the subentries an entry supports: Bambu LAN printers on AutoPrintFarm."""
+        if config_entry.data[CONF_SERVICE] == SERVICE_AUTOPRINTFARM:
+            return {SUBENTRY_PRINTER: PrinterSubentryFlowHandler}
+        return {}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask which farm service to connect."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[SERVICE_AUTOPRINTFARM, SERVICE_PRINTAGO]
+        )
+
+    async def async_step_autoprintfarm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Connect an AutoPrintFarm account."""
+        return await self._async_step_farm(SERVICE_AUTOPRINTFARM, user_input)
+
+    async def async_step_printago(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Connect a Printago store."""
+        return await self._async_step_farm(SERVICE_PRINTAGO, user_input)
+
+    async def _async_step_farm(
+        self, service: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            account, errors = await _validate(self.hass, service, user_input)
+            if account is not None:
+                await self.async_set_unique_id(f"{service}_{account.id}")
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=account.name, data={CONF_SERVICE: service, **user_input}
+                )
+        suggested = user_input or {
+            CONF_URL: DEFAULT_URLS[service],
+            CONF_REALTIME_URL: DEFAULT_REALTIME_URL,
+        }
+        return self.async_show_form(
+            step_id=service,
+            data_schema=self.add_suggested_values_to_schema(_farm_schema(service), suggested),
+            errors=errors,
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Handle a refused API key."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new API key of the same account."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            service = entry.data[CONF_SERVICE]
+            data = {**entry.data, **user_input}
+            account, errors = await _validate(self.hass, service, data)
+            if account is not None:
+                await self.async_set_unique_id(f"{service}_{account.id}")
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_API_KEY): PASSWORD}),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the address or credentials of the farm."""
+        entry = self._get_reconfigure_entry()
+        service = entry.data[CONF_SERVICE]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            account, errors = await _validate(self.hass, service, user_input)
+            if account is not None:
+                await self.async_set_unique_id(f"{service}_{account.id}")
+                self._abort_if_unique_id_mismatch(reason="wrong_account")
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _farm_schema(service), user_input or entry.data
+            ),
+            errors=errors,
+        )
+
+
+class PrintFarmOptionsFlow(OptionsFlowWithReload):
+    """Handle printfarm options: the share of the rate budget and the stale timeout."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Manage the options."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_BUDGET_SHARE): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_BUDGET_SHARE,
+                        max=MAX_BUDGET_SHARE,
+                        step=5,
+                        unit_of_measurement="%",
+                        mode=NumberSelectorMode.SLIDER,
+                    )
+                ),
+                vol.Required(CONF_STALE_TIMEOUT): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_STALE_TIMEOUT,
+                        max=MAX_STALE_TIMEOUT,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        defaults = {
+            CONF_BUDGET_SHARE: DEFAULT_BUDGET_SHARE,
+            CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
+            **self.config_entry.options,
+        }
+        return self.async_show_form(
+            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, defaults)
+        )
+
+
+class PrinterSubentryFlowHandler(ConfigSubentryFlow):
+    """Handle the LAN connection of a Bambu Lab printer of the farm."""
+
+    def __init__(self) -> None:
+        """Initialize the flow."""
+        self._printer_id: str | None = None
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Ask which printer of the farm to connect."""
+        entry = self._get_entry()
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="entry_not_loaded")
+        configured = {
+            sub.data[CONF_PRINTER_ID]
+            for sub in entry.subentries.values()
+            if sub.subentry_type == SUBENTRY_PRINTER
+        }
+        printers = [
+            printer
+            for printer in entry.runtime_data.farm.data.printers.values()
+            if printer.id not in configured
+        ]
+        if not printers:
+            return self.async_abort(reason="no_printers")
+        if user_input is not None:
+            self._printer_id = user_input[CONF_PRINTER_ID]
+            return await self.async_step_connection()
+        options = [SelectOptionDict(value=p.id, label=p.name) for p in printers]
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_PRINTER_ID): SelectSelector(
+                        SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask how to reach the printer, and test it."""
+        entry = self._get_entry()
+        printer = entry.runtime_data.farm.data.printers[str(self._printer_id)]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = await _test_printer(user_input)
+            if not errors:
+                _ensure_unique_serial(self, user_input[CONF_SERIAL])
+                return self.async_create_entry(
+                    title=printer.name,
+                    data={CONF_PRINTER_ID: printer.id, **user_input},
+                    unique_id=user_input[CONF_SERIAL],
+                )
+        suggested = user_input or {
+            CONF_SERIAL: printer.serial or "",
+            CONF_PORT: DEFAULT_MQTT_PORT,
+            CONF_VERIFY_SSL: True,
+        }
+        return self.async_show_form(
+            step_id="connection",
+            data_schema=self.add_suggested_values_to_schema(_printer_schema(), suggested),
+            description_placeholders={"name": printer.name},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change how the printer is reached."""
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = await _test_printer(user_input)
+            if not errors:
+                return self.async_update_and_abort(
+                    self._get_entry(),
+                    subentry,
+                    data={**subentry.data, **user_input},
+                    unique_id=user_input[CONF_SERIAL],
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _printer_schema(), user_input or subentry.data
+            ),
+            description_placeholders={"name": subentry.title},
+            errors=errors,
+        )
+
+
+def _printer_schema() -> vol.Schema:
+    """Return the form of a printer's LAN connection."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST): TEXT,
+            vol.Required(CONF_PORT): NumberSelector(
+                NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+            ),
+            vol.Required(CONF_SERIAL): TEXT,
+            vol.Required(CONF_ACCESS_CODE): PASSWORD,
+            vol.Required(CONF_VERIFY_SSL): BooleanSelector(),
+            vol.Optional(CONF_CA_CERT): TextSelector(TextSelectorConfig(multiline=True)),
+        }
+    )
+
+
+def _ensure_unique_serial(flow: ConfigSubentryFlow, serial: str) -> None:
+    """Abort when another entry of the domain already connects this printer."""
+    for entry in flow.hass.config_entries.async_entries(DOMAIN):
+        for subentry in entry.subentries.values():
+            if subentry.unique_id == serial:
+                reason = "already_configured"
+                raise AbortFlow(reason)
+
+
+async def _test_printer(user_input: dict[str, Any]) -> dict[str, str]:
+    """Connect to the printer once; return the form errors."""
+    user_input[CONF_PORT] = int(user_input[CONF_PORT])
+    try:
+        context = await async_create_ssl_context(
+            ca_data=user_input.get(CONF_CA_CERT) or None,
+            insecure=not user_input[CONF_VERIFY_SSL],
+        )
+    except PrintFarmConnectionError:
+        return {CONF_CA_CERT: "invalid_ca_cert"}
+    try:
+        await BambuPrinterClient.test_connection(
+            host=user_input[CONF_HOST],
+            port=user_input[CONF_PORT],
+            serial=user_input[CONF_SERIAL],
+            access_code=user_input[CONF_ACCESS_CODE],
+            ssl_context=context,
+        )
+    except PrintFarmAuthenticationError:
+        return {"base": "invalid_access_code"}
+    except PrintFarmError:
+        return {"base": "cannot_connect"}
+    except Exception:  # noqa: BLE001
+        LOGGER.exception("Unexpected exception")
+        return {"base": "unknown"}
+    return {}

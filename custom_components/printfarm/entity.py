@@ -1,0 +1,286 @@
+"""Base entities for the printfarm integration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .api import Job, Material, Printer, PrinterState, PrinterStatus
+from .const import DOMAIN
+from .coordinator import FarmCoordinator, PrintFarmConfigEntry
+from .hub import PrinterHub
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterView:
+    """What is known of one printer: the farm's view, its pushed state and its job."""
+
+    printer: Printer
+    state: PrinterState | None
+    job: Job | None
+
+    @property
+    def status(self) -> PrinterStatus:
+        """Return the printer status, pushed if fresh, else the farm's."""
+        if self.state is not None and self.state.online:
+            return self.state.status
+        return self.printer.status
+
+    @property
+    def progress(self) -> float | None:
+        """Return the print progress in percent, while printing or just finished."""
+        if not self.busy and self.status is not PrinterStatus.FINISHED:
+            return None
+        if self.state is not None and self.state.online and self.state.progress is not None:
+            return self.state.progress
+        return self.printer.progress
+
+    @property
+    def busy(self) -> bool:
+        """Return whether a print is under way (preparing, printing or paused)."""
+        return self.status in BUSY_STATUSES
+
+    @property
+    def error_code(self) -> str | None:
+        """Return the printer's error code, or None without an error."""
+        state = self.state
+        if state is not None and state.online:
+            if state.error_code:
+                return state.error_code
+            serious = [h.code for h in state.health if h.severity <= SERIOUS_SEVERITY]
+            return serious[0] if serious else None
+        return self.printer.error
+
+    @property
+    def remaining_seconds(self) -> int | None:
+        """Return the estimated seconds until the print finishes, while printing."""
+        if not self.busy:
+            return None
+        state = self.state
+        if state is not None and state.online and state.remaining_seconds is not None:
+            return state.remaining_seconds
+        return self.printer.remaining_seconds
+
+
+BUSY_STATUSES = frozenset({PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED})
+# Health messages of severity 1 (fatal) and 2 (serious) are errors; 3 and 4 are notices.
+SERIOUS_SEVERITY = 2
+
+
+def account_id(entry: PrintFarmConfigEntry) -> str:
+    """Return the id the entry's devices and entities are scoped by."""
+    return str(entry.unique_id)
+
+
+def printer_device_id(entry: PrintFarmConfigEntry, printer_id: str) -> str:
+    """Return the device identifier of a farm printer."""
+    return f"{account_id(entry)}_{printer_id}"
+
+
+class FarmEntity(CoordinatorEntity[FarmCoordinator]):
+    """Defines an entity of the farm device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: FarmCoordinator, description: EntityDescription) -> None:
+        """Initialize the entity."""
+        super().__init__(coordinator=coordinator)
+        self.entity_description = description
+        entry = coordinator.config_entry
+        self._attr_unique_id = f"{account_id(entry)}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, account_id(entry))})
+
+
+class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
+    """Defines an entity of a printer device, fed by the farm and by pushed state.
+
+    The state is written only when what the entity shows changed.
+    """
+
+    _attr_has_entity_name = True
+    # Pushed fields the entity shows; an update touching none of them is skipped.
+    push_fields: frozenset[str] = frozenset()
+    # Whether the entity shows pushed state only (unavailable while the printer is silent).
+    push_only = False
+
+    def __init__(
+        self,
+        coordinator: FarmCoordinator,
+        hub: PrinterHub,
+        printer_id: str,
+        description: EntityDescription,
+    ) -> None:
+        """Initialize the entity."""
+        super().__init__(coordinator=coordinator)
+        self.entity_description = description
+        self.hub = hub
+        self.printer_id = printer_id
+        entry = coordinator.config_entry
+        device_id = printer_device_id(entry, printer_id)
+        self._attr_unique_id = f"{device_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
+        self._written: Any = None
+
+    @property
+    def view(self) -> PrinterView | None:
+        """Return what is known of the printer, or None when it left the farm."""
+        data = self.coordinator.data
+        if (printer := data.printers.get(self.printer_id)) is None:
+            return None
+        return PrinterView(
+            printer=printer,
+            state=self.hub.states.get(self.printer_id),
+            job=data.printer_jobs.get(self.printer_id),
+        )
+
+    @property
+    def available(self) -> bool:
+        """Return whether the printer's data is at hand."""
+        if self.printer_id not in self.coordinator.data.printers:
+            return False
+        if self.push_only:
+            return self.hub.available(self.printer_id)
+        return self.coordinator.last_update_success or self.hub.available(self.printer_id)
+
+    def shown(self) -> Any:
+        """Return what the entity shows; a change of it is written to the state machine."""
+        return None
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to the printer's pushed state."""
+        await super().async_added_to_hass()
+        self._written = (self.available, self.shown())
+        self.async_on_remove(self.hub.async_add_listener(self.printer_id, self._push_update))
+
+    @callback
+    def _push_update(self, changed: frozenset[str]) -> None:
+        if not self.push_fields or changed & self.push_fields or "online" in changed:
+            self._write_if_changed()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._write_if_changed()
+
+    @callback
+    def _write_if_changed(self) -> None:
+        snapshot = (self.available, self.shown())
+        if snapshot != self._written:
+            self._written = snapshot
+            self.async_write_ha_state()
+
+
+class MaterialEntity(CoordinatorEntity[FarmCoordinator]):
+    """Defines an entity about one spool or stock item, on the farm device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: FarmCoordinator, material_id: str, description: EntityDescription
+    ) -> None:
+        """Initialize the entity, named after the material."""
+        super().__init__(coordinator=coordinator)
+        self.entity_description = description
+        self.material_id = material_id
+        entry = coordinator.config_entry
+        self._attr_unique_id = f"{account_id(entry)}_{material_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, account_id(entry))})
+        material = coordinator.data.materials[material_id]
+        where = material.location or material_id[-6:]
+        label = " ".join(part for part in (material.type, material.color, where) if part)
+        self._attr_translation_placeholders = {"material": label}
+
+    @property
+    def material(self) -> Material | None:
+        """Return the material, or None when it left the inventory."""
+        return self.coordinator.data.materials.get(self.material_id)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the material is still in the inventory."""
+        return super().available and self.material is not None
+
+
+type PrinterFactory = Callable[[PrinterView, bool], Iterable[Entity]]
+type MaterialFactory = Callable[[str], Iterable[Entity]]
+
+
+class _DynamicEntities:
+    """Adds entities for printers and materials as the farm gains them."""
+
+    def __init__(
+        self,
+        entry: PrintFarmConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+        printer_factory: PrinterFactory,
+        material_factory: MaterialFactory | None,
+    ) -> None:
+        self.entry = entry
+        self.async_add_entities = async_add_entities
+        self.printer_factory = printer_factory
+        self.material_factory = material_factory
+        self.added: set[str | None] = set()
+        self.printers: set[str] = set()
+        self.pushed: set[str] = set()
+        self.materials: set[str] = set()
+
+    def add(self, entities: Iterable[Entity]) -> None:
+        new = [entity for entity in entities if entity.unique_id not in self.added]
+        self.added.update(entity.unique_id for entity in new)
+        if new:
+            self.async_add_entities(new)
+
+    def printer(self, printer_id: str) -> None:
+        farm = self.entry.runtime_data.farm.data
+        hub = self.entry.runtime_data.hub
+        if (printer := farm.printers.get(printer_id)) is not None:
+            view = PrinterView(
+                printer=printer,
+                state=hub.states.get(printer_id),
+                job=farm.printer_jobs.get(printer_id),
+            )
+            self.add(self.printer_factory(view, hub.has_push(printer_id)))
+
+    @callback
+    def first_push_of(self, printer_id: str, _changed: frozenset[str]) -> None:
+        if printer_id not in self.pushed:
+            self.pushed.add(printer_id)
+            self.printer(printer_id)
+
+    @callback
+    def refresh(self) -> None:
+        runtime = self.entry.runtime_data
+        for printer_id in runtime.farm.data.printers.keys() - self.printers:
+            self.printers.add(printer_id)
+            self.printer(printer_id)
+            self.entry.async_on_unload(
+                runtime.hub.async_add_listener(printer_id, partial(self.first_push_of, printer_id))
+            )
+        if self.material_factory is not None:
+            for material_id in runtime.farm.data.materials.keys() - self.materials:
+                self.materials.add(material_id)
+                self.add(self.material_factory(material_id))
+
+
+@callback
+def add_printer_entities(
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    printer_factory: PrinterFactory,
+    material_factory: MaterialFactory | None = None,
+) -> None:
+    """Add entities for every printer and material, and for those the farm gains later.
+
+    A printer's entities are made again once its first pushed state arrives, so entities
+    that depend on what the printer reports (a chamber sensor) appear then.
+    """
+    dynamic = _DynamicEntities(entry, async_add_entities, printer_factory, material_factory)
+    dynamic.refresh()
+    entry.async_on_unload(entry.runtime_data.farm.async_add_listener(dynamic.refresh))

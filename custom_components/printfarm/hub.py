@@ -1,0 +1,222 @@
+"""The live state printers push: Bambu Lab printers on the LAN, or Printago's realtime feed."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_VERIFY_SSL
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .api import (
+    BambuPrinterClient,
+    PrintagoRealtime,
+    PrinterEvent,
+    PrinterState,
+    PrinterUpdate,
+    PrintFarmAuthenticationError,
+    PrintFarmConnectionError,
+    async_create_ssl_context,
+)
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_CA_CERT,
+    CONF_PRINTER_ID,
+    CONF_REALTIME_URL,
+    CONF_SERIAL,
+    CONF_STALE_TIMEOUT,
+    CONF_STORE_ID,
+    DEFAULT_STALE_TIMEOUT,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_PRINTER,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigSubentry
+
+    from .coordinator import PrintFarmConfigEntry
+
+type StateListener = Callable[[frozenset[str]], None]
+type EventListener = Callable[[PrinterEvent], None]
+
+
+class PrinterHub(ABC):
+    """Pushed printer state by farm printer id, with listeners per printer."""
+
+    def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+        """Initialize the hub."""
+        self.hass = hass
+        self.entry = entry
+        self.states: dict[str, PrinterState] = {}
+        self._listeners: dict[str, list[StateListener]] = {}
+        self._event_listeners: dict[str, list[EventListener]] = {}
+
+    @abstractmethod
+    async def async_start(self) -> None:
+        """Start receiving pushed state."""
+
+    @abstractmethod
+    async def async_stop(self) -> None:
+        """Stop receiving pushed state and close every connection."""
+
+    @abstractmethod
+    def has_push(self, printer_id: str) -> bool:
+        """Return whether a printer's state is pushed."""
+
+    def has_controls(self, printer_id: str) -> bool:
+        """Return whether speed and light can be set on the printer."""
+        return False
+
+    async def async_set_speed(self, printer_id: str, level: int) -> None:
+        """Set the print speed level of a printer."""
+        raise NotImplementedError
+
+    async def async_set_light(self, printer_id: str, *, on: bool) -> None:
+        """Switch the chamber light of a printer."""
+        raise NotImplementedError
+
+    def available(self, printer_id: str) -> bool:
+        """Return whether fresh pushed state of a printer is at hand."""
+        state = self.states.get(printer_id)
+        return state is not None and state.online
+
+    @callback
+    def async_add_listener(self, printer_id: str, listener: StateListener) -> CALLBACK_TYPE:
+        """Call `listener` with the changed field names when a printer's state changes."""
+        self._listeners.setdefault(printer_id, []).append(listener)
+        return lambda: self._listeners[printer_id].remove(listener)
+
+    @callback
+    def async_add_event_listener(self, printer_id: str, listener: EventListener) -> CALLBACK_TYPE:
+        """Call `listener` with every lifecycle event of a printer."""
+        self._event_listeners.setdefault(printer_id, []).append(listener)
+        return lambda: self._event_listeners[printer_id].remove(listener)
+
+    @callback
+    def _update(self, printer_id: str, update: PrinterUpdate) -> None:
+        self.states[printer_id] = update.state
+        for listener in list(self._listeners.get(printer_id, ())):
+            listener(update.changed)
+
+    @callback
+    def _event(self, printer_id: str, event: PrinterEvent) -> None:
+        for listener in list(self._event_listeners.get(printer_id, ())):
+            listener(event)
+
+    @callback
+    def _auth_failed(self, key: str, err: PrintFarmAuthenticationError) -> None:
+        """Raise a repair issue: the printer or feed refused its credentials."""
+        LOGGER.warning("Credentials refused by %s: %s", key, err)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"push_auth_failed_{self.entry.entry_id}_{key}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="push_auth_failed",
+            translation_placeholders={"name": key},
+        )
+
+
+class BambuHub(PrinterHub):
+    """Bambu Lab printers reached on the LAN, one MQTT connection each."""
+
+    def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+        """Initialize the hub with the entry's printer connections."""
+        super().__init__(hass, entry)
+        self.clients: dict[str, BambuPrinterClient] = {}
+
+    def _stale_timeout(self) -> float:
+        return float(self.entry.options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
+
+    async def async_start(self) -> None:
+        """Connect to every configured printer in the background."""
+        for subentry in self.entry.subentries.values():
+            if subentry.subentry_type == SUBENTRY_PRINTER:
+                await self._async_add(subentry)
+
+    async def _async_add(self, subentry: ConfigSubentry) -> None:
+        data = subentry.data
+        printer_id: str = data[CONF_PRINTER_ID]
+        try:
+            context = await async_create_ssl_context(
+                ca_data=data.get(CONF_CA_CERT) or None, insecure=not data[CONF_VERIFY_SSL]
+            )
+        except PrintFarmConnectionError as err:
+            LOGGER.error("Printer %s: %s", data[CONF_SERIAL], err)
+            return
+        client = BambuPrinterClient(
+            host=data[CONF_HOST],
+            port=data[CONF_PORT],
+            serial=data[CONF_SERIAL],
+            access_code=data[CONF_ACCESS_CODE],
+            ssl_context=context,
+            stale_timeout=self._stale_timeout(),
+            printer_key=printer_id,
+            on_update=lambda update: self._update(printer_id, update),
+            on_event=lambda event: self._event(printer_id, event),
+            on_auth_failed=lambda err: self._auth_failed(data[CONF_SERIAL], err),
+        )
+        self.clients[printer_id] = client
+        await client.start()
+
+    async def async_stop(self) -> None:
+        """Disconnect from every printer."""
+        for client in self.clients.values():
+            await client.stop()
+        self.clients.clear()
+
+    def has_push(self, printer_id: str) -> bool:
+        """Return whether the printer has a LAN connection configured."""
+        return printer_id in self.clients
+
+    def has_controls(self, printer_id: str) -> bool:
+        """Return whether speed and light can be set over the LAN."""
+        return printer_id in self.clients
+
+    async def async_set_speed(self, printer_id: str, level: int) -> None:
+        """Set the print speed level over the LAN."""
+        await self.clients[printer_id].set_print_speed(level)
+
+    async def async_set_light(self, printer_id: str, *, on: bool) -> None:
+        """Switch the chamber light over the LAN."""
+        await self.clients[printer_id].set_light(on=on)
+
+
+class PrintagoHub(PrinterHub):
+    """Printago's realtime feed: every printer of the store on one connection."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrintFarmConfigEntry,
+        *,
+        on_entities: Callable[[], None],
+    ) -> None:
+        """Initialize the hub for the entry's store."""
+        super().__init__(hass, entry)
+        self._on_entities = on_entities
+        self.realtime = PrintagoRealtime(
+            url=entry.data[CONF_REALTIME_URL],
+            store_id=entry.data[CONF_STORE_ID],
+            api_key=entry.data[CONF_API_KEY],
+            on_update=lambda update: self._update(update.printer_key, update),
+            on_event=lambda event: self._event(event.printer_key, event),
+            on_entities=lambda _type, _action, _ids: self._on_entities(),
+            on_auth_failed=lambda err: self._auth_failed(entry.title, err),
+        )
+
+    async def async_start(self) -> None:
+        """Connect to the realtime feed in the background."""
+        await self.realtime.start()
+
+    async def async_stop(self) -> None:
+        """Disconnect from the realtime feed."""
+        await self.realtime.stop()
+
+    def has_push(self, printer_id: str) -> bool:
+        """Return True: the feed reports every printer of the store."""
+        return True

@@ -1,0 +1,364 @@
+"""Support for printfarm sensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfMass,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
+
+from .api import PrinterStatus
+from .const import FINISH_TIME_TOLERANCE
+from .coordinator import FarmData, PrintFarmConfigEntry
+from .entity import FarmEntity, MaterialEntity, PrinterEntity, PrinterView, add_printer_entities
+
+PARALLEL_UPDATES = 0
+
+PRINTER_STATUSES = [status.value for status in PrinterStatus]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterSensorDescription(SensorEntityDescription):
+    """Describe a printfarm printer sensor."""
+
+    value_fn: Callable[[PrinterView], StateType | datetime]
+    exists_fn: Callable[[PrinterView, bool], bool] = lambda _view, _push: True
+    push_fields: frozenset[str] = frozenset()
+    push_only: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FarmSensorDescription(SensorEntityDescription):
+    """Describe a printfarm farm sensor."""
+
+    value_fn: Callable[[FarmData], StateType]
+
+
+def _temperature(
+    key: str, attr: str, field: str, *, enabled: bool = True
+) -> PrinterSensorDescription:
+    return PrinterSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=enabled,
+        exists_fn=lambda _view, push: push,
+        push_fields=frozenset({field}),
+        push_only=True,
+        value_fn=lambda view: getattr(getattr(view.state, field), attr) if view.state else None,
+    )
+
+
+def _filament(view: PrinterView) -> str | None:
+    state = view.state
+    if state is None or state.active_tray is None:
+        return None
+    for tray in state.trays:
+        if tray.tray_id == state.active_tray and tray.loaded:
+            return " ".join(part for part in (tray.type, tray.color) if part) or None
+    return None
+
+
+PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
+    PrinterSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=PRINTER_STATUSES,
+        push_fields=frozenset({"status"}),
+        value_fn=lambda view: view.status.value,
+    ),
+    PrinterSensorDescription(
+        key="progress",
+        translation_key="progress",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        push_fields=frozenset({"progress"}),
+        value_fn=lambda view: view.progress,
+    ),
+    PrinterSensorDescription(
+        key="time_remaining",
+        translation_key="time_remaining",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        push_fields=frozenset({"remaining_seconds", "status"}),
+        value_fn=lambda view: view.remaining_seconds,
+    ),
+    PrinterSensorDescription(
+        key="current_job",
+        translation_key="current_job",
+        push_fields=frozenset({"job_name"}),
+        value_fn=lambda view: (
+            view.job.name
+            if view.job
+            else (view.state.job_name if view.state and view.busy else None)
+        ),
+    ),
+    PrinterSensorDescription(
+        key="current_file",
+        translation_key="current_file",
+        entity_registry_enabled_default=False,
+        push_fields=frozenset({"file"}),
+        value_fn=lambda view: (
+            view.job.file if view.job else (view.state.file if view.state else None)
+        ),
+    ),
+    PrinterSensorDescription(
+        key="current_layer",
+        translation_key="current_layer",
+        state_class=SensorStateClass.MEASUREMENT,
+        exists_fn=lambda _view, push: push,
+        push_fields=frozenset({"layer"}),
+        push_only=True,
+        value_fn=lambda view: view.state.layer if view.state and view.busy else None,
+    ),
+    PrinterSensorDescription(
+        key="total_layers",
+        translation_key="total_layers",
+        entity_registry_enabled_default=False,
+        exists_fn=lambda _view, push: push,
+        push_fields=frozenset({"total_layers"}),
+        push_only=True,
+        value_fn=lambda view: view.state.total_layers if view.state else None,
+    ),
+    _temperature("nozzle_temperature", "current", "nozzle"),
+    _temperature("nozzle_target_temperature", "target", "nozzle", enabled=False),
+    _temperature("bed_temperature", "current", "bed"),
+    _temperature("bed_target_temperature", "target", "bed", enabled=False),
+    PrinterSensorDescription(
+        key="chamber_temperature",
+        translation_key="chamber_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        exists_fn=lambda view, push: (
+            push and view.state is not None and view.state.chamber is not None
+        ),
+        push_fields=frozenset({"chamber"}),
+        push_only=True,
+        value_fn=lambda view: (
+            view.state.chamber.current if view.state and view.state.chamber else None
+        ),
+    ),
+    PrinterSensorDescription(
+        key="active_filament",
+        translation_key="active_filament",
+        exists_fn=lambda _view, push: push,
+        push_fields=frozenset({"active_tray", "trays"}),
+        push_only=True,
+        value_fn=_filament,
+    ),
+    PrinterSensorDescription(
+        key="wifi_signal",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        exists_fn=lambda _view, push: push,
+        push_fields=frozenset({"wifi_signal"}),
+        push_only=True,
+        value_fn=lambda view: view.state.wifi_signal if view.state else None,
+    ),
+    PrinterSensorDescription(
+        key="error_code",
+        translation_key="error_code",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        push_fields=frozenset({"error_code", "health"}),
+        value_fn=lambda view: view.error_code,
+    ),
+)
+
+FINISH_SENSOR = PrinterSensorDescription(
+    key="estimated_finish",
+    translation_key="estimated_finish",
+    device_class=SensorDeviceClass.TIMESTAMP,
+    push_fields=frozenset({"remaining_seconds", "status"}),
+    value_fn=lambda view: None,
+)
+
+FARM_SENSORS: tuple[FarmSensorDescription, ...] = (
+    FarmSensorDescription(
+        key="printers_printing",
+        translation_key="printers_printing",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.count_printers(PrinterStatus.PRINTING, PrinterStatus.PREPARING),
+    ),
+    FarmSensorDescription(
+        key="printers_idle",
+        translation_key="printers_idle",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.count_printers(PrinterStatus.IDLE),
+    ),
+    FarmSensorDescription(
+        key="printers_offline",
+        translation_key="printers_offline",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.count_printers(PrinterStatus.OFFLINE),
+    ),
+    FarmSensorDescription(
+        key="printers_error",
+        translation_key="printers_error",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.count_printers(PrinterStatus.ERROR),
+    ),
+    FarmSensorDescription(
+        key="jobs_queued",
+        translation_key="jobs_queued",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.summary.jobs_queued,
+    ),
+    FarmSensorDescription(
+        key="jobs_active",
+        translation_key="jobs_active",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.summary.jobs_active,
+    ),
+    FarmSensorDescription(
+        key="jobs_completed_today",
+        translation_key="jobs_completed_today",
+        state_class=SensorStateClass.TOTAL,
+        value_fn=lambda data: data.summary.jobs_completed_today,
+    ),
+    FarmSensorDescription(
+        key="budget_remaining",
+        translation_key="budget_remaining",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.budget.remaining,
+    ),
+)
+
+MATERIAL_REMAINING = SensorEntityDescription(
+    key="material_remaining",
+    translation_key="material_remaining",
+    device_class=SensorDeviceClass.WEIGHT,
+    native_unit_of_measurement=UnitOfMass.GRAMS,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=0,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up printfarm sensors based on a config entry."""
+    farm = entry.runtime_data.farm
+    async_add_entities(FarmSensorEntity(farm, description) for description in FARM_SENSORS)
+
+    add_printer_entities(
+        entry,
+        async_add_entities,
+        lambda view, push: [
+            *(
+                PrinterSensorEntity(farm, entry.runtime_data.hub, view.printer.id, description)
+                for description in PRINTER_SENSORS
+                if description.exists_fn(view, push)
+            ),
+            FinishSensorEntity(farm, entry.runtime_data.hub, view.printer.id, FINISH_SENSOR),
+        ],
+        lambda material_id: [MaterialRemainingEntity(farm, material_id, MATERIAL_REMAINING)],
+    )
+
+
+class FarmSensorEntity(FarmEntity, SensorEntity):
+    """Defines a printfarm farm sensor."""
+
+    entity_description: FarmSensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """Return the state of the sensor."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class PrinterSensorEntity(PrinterEntity, SensorEntity):
+    """Defines a printfarm printer sensor."""
+
+    entity_description: PrinterSensorDescription
+
+    def __init__(self, *args: Any) -> None:
+        """Initialize the sensor; the status sensor is the device's main entity."""
+        super().__init__(*args)
+        self.push_fields = self.entity_description.push_fields
+        self.push_only = self.entity_description.push_only
+        if self.entity_description.key == "status":
+            self._attr_name = None
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the state of the sensor."""
+        if (view := self.view) is None:
+            return None
+        return self.entity_description.value_fn(view)
+
+    def shown(self) -> Any:
+        """Return what the sensor shows."""
+        return self.native_value
+
+
+class FinishSensorEntity(PrinterEntity, SensorEntity):
+    """Defines the estimated finish time of a print, steady while the estimate holds."""
+
+    entity_description: PrinterSensorDescription
+
+    def __init__(self, *args: Any) -> None:
+        """Initialize the sensor."""
+        super().__init__(*args)
+        self.push_fields = self.entity_description.push_fields
+        self._finish: datetime | None = None
+
+    @property
+    def native_value(self) -> datetime | None:
+        """Return when the print will finish; the time moves only when the estimate does."""
+        view = self.view
+        remaining = view.remaining_seconds if view and view.busy else None
+        if remaining is None:
+            self._finish = None
+            return None
+        finish = (dt_util.utcnow() + timedelta(seconds=remaining)).replace(microsecond=0)
+        if self._finish is None or abs(finish - self._finish) > FINISH_TIME_TOLERANCE:
+            self._finish = finish
+        return self._finish
+
+    def shown(self) -> Any:
+        """Return what the sensor shows."""
+        return self.native_value
+
+
+class MaterialRemainingEntity(MaterialEntity, SensorEntity):
+    """Defines the remaining filament of a spool or stock item."""
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the remaining grams."""
+        material = self.material
+        return material.remaining_grams if material else None

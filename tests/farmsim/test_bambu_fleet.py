@@ -1,0 +1,324 @@
+"""Tests for the Bambu fleet: connection info, added printers and broker faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from farmsim.bambu import BambuFleet, EmbeddedTransport, MosquittoTransport, make_transport
+from farmsim.bambu import printer as printer_module
+from farmsim.mqtt import MqttClient, MqttError
+from tests.farmsim.test_bambu_mqtt import BROKERS, TIMEOUT, Farm, Paho, connected, running_farm
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+INFO_KEYS = {
+    "name",
+    "serial",
+    "model",
+    "host",
+    "port",
+    "access_code",
+    "ca_cert",
+    "autoprintfarm_id",
+    "printago_id",
+}
+
+
+@pytest.fixture(name="farm", params=BROKERS)
+async def farm_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Farm]:
+    async with running_farm(tmp_path, request.param) as farm:
+        yield farm
+
+
+async def _eventually(predicate: Callable[[], object], what: str) -> None:
+    for _ in range(int(TIMEOUT / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def _can_connect(info: dict[str, Any], timeout: float = 0.5) -> bool:  # noqa: ASYNC109
+    context = ssl.create_default_context(cafile=str(info["ca_cert"]))
+    client = MqttClient(
+        host="127.0.0.1",
+        port=int(info["port"]),
+        client_id="probe",
+        username="bblp",
+        password=str(info["access_code"]),
+        ssl=context,
+        server_hostname=str(info["serial"]),
+        reconnect_min_delay=0.05,
+    )
+    async with client:
+        try:
+            await client.wait_connected(timeout)
+        except (TimeoutError, MqttError):
+            return False
+    return True
+
+
+async def _refused(info: dict[str, Any]) -> bool:
+    return not await _can_connect(info)
+
+
+async def test_connection_info(farm: Farm) -> None:
+    info = farm.fleet.connection_info()
+    assert [entry["model"] for entry in info] == ["X1C", "P1S", "A1"]
+    for entry in info:
+        assert set(entry) == INFO_KEYS
+        printer = farm.world.printer(entry["autoprintfarm_id"])
+        assert entry["serial"] == printer.serial
+        assert entry["printago_id"] == printer.printago_id
+        assert entry["access_code"] == printer.access_code
+        assert entry["host"] == "127.0.0.1"
+        assert entry["port"] > 0
+        assert Path(entry["ca_cert"]).is_absolute()
+        assert Path(entry["ca_cert"]).is_file()
+    assert len({entry["port"] for entry in info}) == 3
+    serial = info[1]["serial"]
+    assert farm.fleet.get(serial) is farm.fleet.get(info[1]["autoprintfarm_id"])
+
+
+async def test_printers_added_later_get_an_endpoint(farm: Farm) -> None:
+    printer = farm.world.add_printer(model="A1MINI", name="Mini")
+    await farm.fleet.wait_ready(printer.id)
+    async with connected(farm, printer) as client:
+        report = await client.pushall()
+        version = await client.command("info", "get_version")
+    assert report["vt_tray"]["state"] == 8
+    assert version["module"][1]["project_name"] == "N1"
+
+
+async def test_stop_and_start_broker_on_the_same_port(farm: Farm) -> None:
+    printer = farm.printer("P1S")
+    info = farm.info(printer)
+    await farm.fleet.stop_broker(printer.id)
+    assert not farm.sim(printer).broker_running
+    assert await _refused(info)
+    farm.world.tick()
+    await asyncio.sleep(0.1)
+    assert not farm.sim(printer).broker_running
+    await farm.fleet.start_broker(printer.id)
+    assert farm.info(printer)["port"] == info["port"]
+    assert await _can_connect(info)
+    farm.world.set_online(printer.id, online=False)
+    await _eventually(lambda: not farm.sim(printer).broker_running, "offline")
+    await farm.fleet.start_broker(printer.id)
+    assert not farm.sim(printer).broker_running
+
+
+async def test_drop_connections(farm: Farm) -> None:
+    printer = farm.printer("A1")
+    async with connected(farm, printer) as client:
+        farm.fleet.drop_connections(printer.id)
+        async with asyncio.timeout(TIMEOUT):
+            await client.disconnected.wait()
+        async with asyncio.timeout(TIMEOUT):
+            await client.subscribed.wait()
+        await _eventually(lambda: farm.sim(printer).broker_running, "broker back")
+        assert (await client.pushall())["gcode_state"] == "IDLE"
+    farm.fleet.drop_connections(None)
+
+
+async def test_refuse_connections(farm: Farm) -> None:
+    printer = farm.printer("X1C")
+    info = farm.info(printer)
+    farm.fleet.set_refuse(printer.id, refuse=True)
+    await asyncio.sleep(0.1)
+    assert await _refused(info)
+    farm.fleet.set_refuse(None, refuse=False)
+    await asyncio.sleep(0.1)
+    assert await _can_connect(info)
+
+
+async def test_removed_printers_are_closed(farm: Farm) -> None:
+    printer = farm.printer("A1")
+    info = farm.info(printer)
+    del farm.world.printers[printer.id]
+    farm.world.emit("printer.removed", printer_id=printer.id)
+    await _eventually(lambda: printer.id not in farm.fleet.printers, "removal")
+    await _eventually(lambda: not farm.fleet._tasks, "closed")
+    assert [entry["model"] for entry in farm.fleet.connection_info()] == ["X1C", "P1S"]
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", info["port"])
+    farm.world.emit("printer.removed", printer_id="prt_unknown")
+    farm.world.emit("job.created", job_id="job_x")
+
+
+async def test_clients_cannot_forge_reports_or_wildcard(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "embedded", printers=2) as farm:
+        printer = farm.printer("P1S")
+        async with connected(farm, printer) as victim, connected(farm, printer) as forger:
+            forger.client.subscribe("#")
+            forger.client.publish(f"device/{printer.serial}/report", b'{"print":{"forged":1}}')
+            await asyncio.sleep(0.2)
+            payloads = [*await victim.quiet(0.1), *await forger.quiet(0.05)]
+        assert not any(b"forged" in payload for payload in payloads)
+
+
+async def test_failures_in_the_loop_are_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_farm(tmp_path, "embedded", printers=2) as farm:
+        printer = farm.printer("P1S")
+        original = farm.world.tick
+        calls = {"n": 0}
+
+        def tick() -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                msg = "boom"
+                raise RuntimeError(msg)
+            original()
+
+        monkeypatch.setattr(farm.world, "tick", tick)
+        await _eventually(lambda: "report failed" in caplog.text, "loop error")
+        monkeypatch.setattr(farm.world, "tick", original)
+
+        def explode(*_args: object) -> None:
+            msg = "kaboom"
+            raise RuntimeError(msg)
+
+        monkeypatch.setattr(printer_module, "execute", explode)
+        async with connected(farm, printer) as client:
+            client.request({"print": {"sequence_id": "1", "command": "pause"}})
+            await _eventually(lambda: "command pause failed" in caplog.text, "command error")
+            assert (await client.pushall())["gcode_state"] == "IDLE"
+
+
+async def test_offline_from_another_thread_is_reconciled(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "embedded", printers=2) as farm:
+        printer = farm.printer("P1S")
+        await asyncio.to_thread(farm.world.set_online, printer.id, online=False)
+        await _eventually(lambda: not farm.sim(printer).broker_running, "reconciled stop")
+        await asyncio.to_thread(farm.world.set_online, printer.id, online=True)
+        await _eventually(lambda: farm.sim(printer).broker_running, "reconciled start")
+
+
+async def test_printer_removed_from_the_world_stops_its_loop(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "embedded", printers=2) as farm:
+        printer = farm.printer("P1S")
+        sim = farm.sim(printer)
+        del farm.world.printers[printer.id]
+        await asyncio.sleep(0.15)
+        assert sim._loop_task is not None
+        assert sim._loop_task.done()
+        await sim.start_broker()
+        farm.world.printers[printer.id] = printer
+
+
+async def test_fleet_lifecycle(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+        printer = farm.world.add_printer(model="P1S", name="Late")
+        fleet = BambuFleet(farm.ctx, farm.fleet.ca, tmp_path / "other")
+        await fleet.wait_ready(printer.id)
+        assert [entry["name"] for entry in fleet.connection_info()] == ["Late"]
+        await fleet.start()
+        assert len(fleet.printers) == 2
+        farm.world.printers.pop(printer.id)
+        assert [entry["name"] for entry in fleet.connection_info()] == ["X1C-01"]
+        farm.world.printers[printer.id] = printer
+        await fleet.close()
+        await fleet.close()
+        assert fleet.printers == {}
+        transport = farm.sim(farm.printer("X1C")).transport
+        assert isinstance(transport, EmbeddedTransport)
+        await transport.start()
+        assert transport.running
+
+
+async def test_transport_choice_and_details(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+        printer = farm.printer("X1C")
+        farm.ctx.config.bambu_broker = "mosquitto"
+        transport = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
+        assert isinstance(transport, MosquittoTransport)
+        assert transport.port == 0
+        assert not transport.running
+        assert not transport.publish(b"{}")
+        farm.ctx.config.bambu_broker = "embedded"
+        embedded = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
+        assert isinstance(embedded, EmbeddedTransport)
+        assert embedded.port == 0
+        assert not embedded.publish(b"{}")
+        embedded.attach(lambda _payload: None)
+        await embedded.close()
+
+        async def fail(_code: str | None) -> None:
+            msg = "no reload"
+            raise OSError(msg)
+
+        transport.broker.set_access_code = fail  # type: ignore[method-assign]
+        caplog.set_level(logging.ERROR)
+        transport.set_refuse(refuse=True)
+        await _eventually(lambda: "Mosquitto control" in caplog.text, "control error")
+        await transport.close()
+
+
+async def test_start_failures_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+
+        async def broken(_self: object) -> None:
+            msg = "no port"
+            raise OSError(msg)
+
+        monkeypatch.setattr(printer_module.SimPrinter, "start", broken)
+        printer = farm.world.add_printer(model="P1S", name="Broken")
+        with pytest.raises(OSError, match="no port"):
+            await farm.fleet.wait_ready(printer.id)
+        assert "Starting a simulated printer failed" in caplog.text
+        monkeypatch.undo()
+        late = farm.world.add_printer(model="A1", name="Gone")
+        farm.world.emit("printer.removed", printer_id=late.id)
+        await _eventually(lambda: not farm.fleet._tasks, "removal")
+        assert late.id not in farm.fleet.printers
+
+
+async def test_broker_control_failures_are_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+        printer = farm.printer("X1C")
+        sim = farm.sim(printer)
+        async with connected(farm, printer) as client:
+            await client.status()
+            sim._pushing = False
+            await client.quiet(0.1)
+            farm.world.set_speed(printer.id, 3)
+            assert await client.quiet(0.15) == []
+            sim._pushing = True
+            sim.push_now()
+            assert (await client.status())["spd_lvl"] == 3
+        farm.world.set_online(printer.id, online=False)
+        await _eventually(lambda: not sim.broker_running, "offline")
+
+        async def broken() -> None:
+            msg = "port taken"
+            raise OSError(msg)
+
+        monkeypatch.setattr(sim.transport, "start", broken)
+        farm.world.set_online(printer.id, online=True)
+        await _eventually(lambda: "broker control failed" in caplog.text, "control error")
+
+
+async def test_mosquitto_transport_close_cancels_pending_controls(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+        printer = farm.printer("X1C")
+        farm.ctx.config.bambu_broker = "mosquitto"
+        transport = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
+        assert isinstance(transport, MosquittoTransport)
+        transport.drop_connections()
+        await transport.close()
+        assert not transport.broker.running

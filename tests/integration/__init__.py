@@ -1,0 +1,1 @@
+"""Tests for the printfarm Home Assistant integration."""
