@@ -403,7 +403,9 @@ async def test_reconnect_after_broker_restart(sim: FarmSim) -> None:
         await wait_until(lambda: client.available and client.state.speed_level == 3)
         await wait_until(lambda: client.state.lights == {"chamber_light": False})
         assert recorder.types() == [E.ONLINE, E.OFFLINE, E.ONLINE]
-        assert "pushall" in spy.commands("pushing")
+        # pushall is asked for (again, until answered) and a full report arrives.
+        await wait_until(lambda: "pushall" in spy.commands("pushing"))
+        await wait_until(lambda: not client._awaiting_full)
         await client.set_print_speed(2)
         assert sim.world.printer(printer_id).speed_level == 2
 

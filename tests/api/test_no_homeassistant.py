@@ -14,12 +14,19 @@ PACKAGE = Path(__file__).parents[2] / "custom_components" / "printfarm"
 API = PACKAGE / "api"
 MODULES = sorted(API.rglob("*.py"))
 
-# Imports `api` as a top-level package (its parent package is never run), then every module
-# in it, and reports what got imported.
+# Imports `api` as a top-level package from its folder (its parent package is never run and
+# its siblings, such as the integration's select.py, never shadow the standard library), then
+# every module in it, and reports what got imported.
 PROBE = """
 import importlib, importlib.util, json, pkgutil, sys
-sys.path.insert(0, sys.argv[1])
-import api
+from pathlib import Path
+folder = Path(sys.argv[1]) / "api"
+spec = importlib.util.spec_from_file_location(
+    "api", folder / "__init__.py", submodule_search_locations=[str(folder)]
+)
+api = importlib.util.module_from_spec(spec)
+sys.modules["api"] = api
+spec.loader.exec_module(api)
 names = [info.name for info in pkgutil.walk_packages(api.__path__, "api.")]
 for name in names:
     importlib.import_module(name)

@@ -107,6 +107,7 @@ async def test_printer_states_and_entity_events(sim: FarmSim) -> None:
     key = printago_id(sim)
     async with make_feed(sim, recorder) as feed:
         await feed.wait_connected(timeout=TIMEOUT)
+        await feed.start()
         assert feed.connected
         assert feed.client_id == f"apiclient_{feed.api_key[:24]}_frenck"
         await wait_until(lambda: len(feed.states) == 2)
@@ -133,7 +134,9 @@ async def test_printer_states_and_entity_events(sim: FarmSim) -> None:
     progress = [
         update.state.progress
         for update in recorder.updates
-        if update.printer_key == key and update.state.status is PrinterStatus.PRINTING
+        if update.printer_key == key
+        and update.state.status is PrinterStatus.PRINTING
+        and update.state.progress is not None
     ]
     assert progress == sorted(progress)
     assert len(set(progress)) > 3
@@ -266,7 +269,18 @@ def test_parse_printer_stat() -> None:
             "lights": {"chamber": "off", "strip": "on", "bad": 1},
             "print": {"timeRemaining": 3, "errorCode": "0300-8013", "printError": 0},
             "filament": {
-                "ams": {"ams": [{"slots": [{"id": "x", "type": "PLA", "color": "#FF0000"}]}, 7]},
+                "ams": {
+                    "ams": [
+                        {
+                            "slots": [
+                                {"id": "x", "type": "PLA", "color": "#FF0000"},
+                                {"id": "1"},
+                                {"id": "2", "type": "PETG", "color": "ZZZZZZ"},
+                            ]
+                        },
+                        7,
+                    ]
+                },
                 "spool": {"type": "TPU", "color": "nope", "remaining": -1},
             },
             "health": {"errors": [{"code": "0300-8013"}, {"message": "no code"}], "infos": 3},
@@ -282,6 +296,8 @@ def test_parse_printer_stat() -> None:
     assert [(message.code, message.severity) for message in state.health] == [("0300_8013", 3)]
     assert state.trays == (
         FilamentTray(tray_id="0", loaded=True, type="PLA", color="#FF0000"),
+        FilamentTray(tray_id="1", loaded=False),
+        FilamentTray(tray_id="2", loaded=True, type="PETG"),
         FilamentTray(tray_id="254", loaded=True, type="TPU"),
     )
     assert parse_printer_stat({"isOnline": True, "isAvailable": False}).status is (
