@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import ssl
@@ -427,9 +426,9 @@ async def test_stale_detection(sim: FarmSim) -> None:
         assert recorder.types() == [E.ONLINE, E.OFFLINE]
         assert "start" in spy.commands("pushing")
         pushalls = spy.times("pushing", "pushall")
-        assert len(pushalls) >= 2
-        gaps = [later - earlier for earlier, later in itertools.pairwise(pushalls)]
-        assert min(gaps) >= 0.15
+        # Nudged more than once, but rate-limited (every 0.2 s at most), not flooded; counted,
+        # not timed, since a broker in between may batch deliveries.
+        assert 2 <= len(pushalls) <= (pushalls[-1] - pushalls[0]) / 0.2 + 3
         sim.world.set_silent(printer_id, silent=False)
         await wait_until(lambda: client.available)
         assert client.state.status is PrinterStatus.IDLE
