@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY, CONF_URL, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
@@ -98,7 +99,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, account_id(entry))},
         manufacturer=SERVICE_NAMES[entry.data[CONF_SERVICE]],
-        model="Print farm",
         name=account.name,
         entry_type=dr.DeviceEntryType.SERVICE,
     )
@@ -112,7 +112,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
 
     await hub.async_start()
     entry.async_on_unload(hub.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -144,11 +144,11 @@ def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> Non
 
 
 def _settings(entry: PrintFarmConfigEntry) -> tuple[object, ...]:
-    """Return what a reload must pick up that the config flow does not reload for itself."""
+    """Return what the entry runs with that its flows change without reloading it."""
     return (dict(entry.options), {k: dict(s.data) for k, s in entry.subentries.items()})
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
     """Reload the entry so new options and printer connections take effect."""
     if _settings(entry) != entry.runtime_data.settings:
         hass.config_entries.async_schedule_reload(entry.entry_id)
@@ -165,6 +165,9 @@ async def async_remove_config_entry_device(
     """Allow removing a printer device once the printer has left the farm."""
     if (DOMAIN, account_id(entry)) in device.identifiers:
         return False
+    # Without the farm's printer list, a printer still in the farm returns at the next setup
+    if entry.state is not ConfigEntryState.LOADED:
+        return True
     printers = entry.runtime_data.farm.data.printers
     return not any(
         (DOMAIN, printer_device_id(entry, printer_id)) in device.identifiers

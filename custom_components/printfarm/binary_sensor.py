@@ -16,30 +16,44 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import PrinterStatus
 from .coordinator import PrintFarmConfigEntry
-from .entity import MaterialEntity, PrinterEntity, PrinterView, add_printer_entities
+from .entity import (
+    MaterialEntity,
+    PrinterEntity,
+    PrinterEntityDescription,
+    PrinterView,
+    add_printer_entities,
+)
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterBinarySensorDescription(BinarySensorEntityDescription):
+class PrinterBinarySensorDescription(BinarySensorEntityDescription, PrinterEntityDescription):
     """Describe a printfarm printer binary sensor."""
 
-    is_on_fn: Callable[[PrinterView], bool | None]
     attributes_fn: Callable[[PrinterView], dict[str, Any] | None] = lambda _view: None
-    push_fields: frozenset[str] = frozenset()
+    is_on_fn: Callable[[PrinterView], bool | None]
 
 
 def _online(view: PrinterView) -> bool:
+    """Return whether the printer is reachable: pushing state, or online for the farm."""
     if view.state is not None:
         return view.state.online
     return view.printer.online
 
 
 def _error(view: PrinterView) -> dict[str, Any] | None:
+    """Return the readable error: its code and the printer's health messages."""
     state = view.state
     messages = [h.code for h in state.health] if state is not None and state.online else []
     return {"error_code": view.error_code, "health_messages": messages}
+
+
+def _awaiting_bed_clear(view: PrinterView) -> bool:
+    """Return whether a finished print waits on the bed; never while a print is under way."""
+    if view.busy:
+        return False
+    return view.status is PrinterStatus.FINISHED or view.printer.bed_clear_required
 
 
 PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
@@ -69,9 +83,7 @@ PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         key="awaiting_bed_clear",
         translation_key="awaiting_bed_clear",
         push_fields=frozenset({"status"}),
-        is_on_fn=lambda view: (
-            view.status is PrinterStatus.FINISHED or view.printer.bed_clear_required
-        ),
+        is_on_fn=_awaiting_bed_clear,
     ),
 )
 
@@ -105,11 +117,6 @@ class PrinterBinarySensorEntity(PrinterEntity, BinarySensorEntity):
     """Defines a printfarm printer binary sensor."""
 
     entity_description: PrinterBinarySensorDescription
-
-    def __init__(self, *args: Any) -> None:
-        """Initialize the binary sensor."""
-        super().__init__(*args)
-        self.push_fields = self.entity_description.push_fields
 
     @property
     def is_on(self) -> bool | None:

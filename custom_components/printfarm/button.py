@@ -12,21 +12,23 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import FarmClient, PrinterStatus
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterView, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, PrinterView, add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterButtonDescription(ButtonEntityDescription):
+class PrinterButtonDescription(ButtonEntityDescription, PrinterEntityDescription):
     """Describe a printfarm printer button."""
 
+    push_fields: frozenset[str] = frozenset({"status"})
     available_fn: Callable[[PrinterView], bool]
     press_fn: Callable[[FarmClient, str], Awaitable[None]]
 
 
 def _clearable(view: PrinterView) -> bool:
+    """Return whether a print or an error left the bed to be cleared."""
     if view.busy:
         return False
     return view.status in (PrinterStatus.FINISHED, PrinterStatus.ERROR) or (
@@ -83,7 +85,6 @@ class PrinterButtonEntity(PrinterEntity, ButtonEntity):
     """Defines a printfarm printer button, available only where the printer's state allows it."""
 
     entity_description: PrinterButtonDescription
-    push_fields = frozenset({"status"})
 
     @property
     def available(self) -> bool:

@@ -12,12 +12,11 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
-    OptionsFlowWithReload,
+    OptionsFlow,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -75,6 +74,29 @@ PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 TEXT = TextSelector()
 
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_BUDGET_SHARE): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_BUDGET_SHARE,
+                max=MAX_BUDGET_SHARE,
+                step=5,
+                unit_of_measurement="%",
+                mode=NumberSelectorMode.SLIDER,
+            )
+        ),
+        vol.Required(CONF_STALE_TIMEOUT): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_STALE_TIMEOUT,
+                max=MAX_STALE_TIMEOUT,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+    }
+)
+
 
 def _farm_schema(service: str) -> vol.Schema:
     """Return the form of a farm service's connection."""
@@ -84,23 +106,28 @@ def _farm_schema(service: str) -> vol.Schema:
     }
     if service == SERVICE_PRINTAGO:
         fields[vol.Required(CONF_STORE_ID)] = TEXT
-        fields[vol.Required(CONF_REALTIME_URL)] = URL_SELECTOR
     return vol.Schema(fields)
 
 
-def _default_realtime_url(base_url: str) -> str:
+def _realtime_url(base_url: str) -> str:
     """Return the realtime feed that belongs to a Printago API address."""
-    if base_url.rstrip("/") == DEFAULT_URLS[SERVICE_PRINTAGO]:
-        return DEFAULT_REALTIME_URL
-    return base_url.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1) + (
-        "/mqtt"
-    )
+    base = base_url.rstrip("/")
+    derived = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/mqtt"
+    return {DEFAULT_URLS[SERVICE_PRINTAGO]: DEFAULT_REALTIME_URL}.get(base, derived)
 
 
-def _client(hass: HomeAssistant, service: str, data: Mapping[str, Any]) -> FarmClient:
+def _farm_data(service: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the entry data of a farm connection; Printago's feed shares its credentials."""
+    data = {CONF_SERVICE: service, **user_input}
+    if service == SERVICE_PRINTAGO:
+        data[CONF_REALTIME_URL] = _realtime_url(user_input[CONF_URL])
+    return data
+
+
+def _client(hass: HomeAssistant, data: Mapping[str, Any]) -> FarmClient:
     """Return a client for the credentials the user entered."""
     session = async_get_clientsession(hass)
-    if service == SERVICE_PRINTAGO:
+    if data[CONF_SERVICE] == SERVICE_PRINTAGO:
         return Printago(
             base_url=data[CONF_URL],
             api_key=data[CONF_API_KEY],
@@ -111,11 +138,11 @@ def _client(hass: HomeAssistant, service: str, data: Mapping[str, Any]) -> FarmC
 
 
 async def _validate(
-    hass: HomeAssistant, service: str, data: Mapping[str, Any]
+    hass: HomeAssistant, data: Mapping[str, Any]
 ) -> tuple[Account | None, dict[str, str]]:
     """Check the credentials against the farm; return its account or the form errors."""
     try:
-        account = await _client(hass, service, data).account()
+        account = await _client(hass, data).account()
     except PrintFarmAuthenticationError:
         return None, {"base": "invalid_auth"}
     except PrintFarmPermissionError:
@@ -172,20 +199,17 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            account, errors = await _validate(self.hass, service, user_input)
+            data = _farm_data(service, user_input)
+            account, errors = await _validate(self.hass, data)
             if account is not None:
                 await self.async_set_unique_id(f"{service}_{account.id}")
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(
-                    title=account.name, data={CONF_SERVICE: service, **user_input}
-                )
-        suggested = user_input or {
-            CONF_URL: DEFAULT_URLS[service],
-            CONF_REALTIME_URL: DEFAULT_REALTIME_URL,
-        }
+                return self.async_create_entry(title=account.name, data=data)
         return self.async_show_form(
             step_id=service,
-            data_schema=self.add_suggested_values_to_schema(_farm_schema(service), suggested),
+            data_schema=self.add_suggested_values_to_schema(
+                _farm_schema(service), user_input or {CONF_URL: DEFAULT_URLS[service]}
+            ),
             errors=errors,
         )
 
@@ -200,11 +224,9 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            service = entry.data[CONF_SERVICE]
-            data = {**entry.data, **user_input}
-            account, errors = await _validate(self.hass, service, data)
+            account, errors = await _validate(self.hass, {**entry.data, **user_input})
             if account is not None:
-                await self.async_set_unique_id(f"{service}_{account.id}")
+                await self.async_set_unique_id(f"{entry.data[CONF_SERVICE]}_{account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
                 return self.async_update_reload_and_abort(entry, data_updates=user_input)
         return self.async_show_form(
@@ -222,56 +244,36 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
         service = entry.data[CONF_SERVICE]
         errors: dict[str, str] = {}
         if user_input is not None:
-            account, errors = await _validate(self.hass, service, user_input)
+            data = _farm_data(service, user_input)
+            account, errors = await _validate(self.hass, data)
             if account is not None:
                 await self.async_set_unique_id(f"{service}_{account.id}")
                 self._abort_if_unique_id_mismatch(reason="wrong_account")
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                return self.async_update_reload_and_abort(entry, data=data)
+        # The API key is asked again rather than sent back to the browser
+        suggested = user_input or {k: v for k, v in entry.data.items() if k != CONF_API_KEY}
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(
-                _farm_schema(service), user_input or entry.data
-            ),
+            data_schema=self.add_suggested_values_to_schema(_farm_schema(service), suggested),
             errors=errors,
         )
 
 
-class PrintFarmOptionsFlow(OptionsFlowWithReload):
+class PrintFarmOptionsFlow(OptionsFlow):
     """Handle printfarm options: the share of the rate budget and the stale timeout."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Manage the options."""
+        """Manage the options; the entry reloads when they change."""
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_BUDGET_SHARE): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_BUDGET_SHARE,
-                        max=MAX_BUDGET_SHARE,
-                        step=5,
-                        unit_of_measurement="%",
-                        mode=NumberSelectorMode.SLIDER,
-                    )
-                ),
-                vol.Required(CONF_STALE_TIMEOUT): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_STALE_TIMEOUT,
-                        max=MAX_STALE_TIMEOUT,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
-            }
-        )
+            return self.async_create_entry(data={k: int(v) for k, v in user_input.items()})
         defaults = {
             CONF_BUDGET_SHARE: DEFAULT_BUDGET_SHARE,
             CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
             **self.config_entry.options,
         }
         return self.async_show_form(
-            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, defaults)
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, defaults),
         )
 
 
@@ -280,18 +282,14 @@ class PrinterSubentryFlowHandler(ConfigSubentryFlow):
 
     def __init__(self) -> None:
         """Initialize the flow."""
-        self._printer_id: str | None = None
+        self._printer_id = ""
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Ask which printer of the farm to connect."""
         entry = self._get_entry()
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="entry_not_loaded")
-        configured = {
-            sub.data[CONF_PRINTER_ID]
-            for sub in entry.subentries.values()
-            if sub.subentry_type == SUBENTRY_PRINTER
-        }
+        configured = {sub.data[CONF_PRINTER_ID] for sub in entry.subentries.values()}
         printers = [
             printer
             for printer in entry.runtime_data.farm.data.printers.values()
@@ -318,17 +316,15 @@ class PrinterSubentryFlowHandler(ConfigSubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Ask how to reach the printer, and test it."""
-        entry = self._get_entry()
-        printer = entry.runtime_data.farm.data.printers[str(self._printer_id)]
+        printer = self._get_entry().runtime_data.farm.data.printers[self._printer_id]
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = await _test_printer(user_input)
-            if not errors:
-                _ensure_unique_serial(self, user_input[CONF_SERIAL])
+            if _serial_configured(self.hass, user_input[CONF_SERIAL]):
+                return self.async_abort(reason="already_configured")
+            data = _printer_data(printer.id, user_input)
+            if not (errors := await _test_printer(data)):
                 return self.async_create_entry(
-                    title=printer.name,
-                    data={CONF_PRINTER_ID: printer.id, **user_input},
-                    unique_id=user_input[CONF_SERIAL],
+                    title=printer.name, data=data, unique_id=data[CONF_SERIAL]
                 )
         suggested = user_input or {
             CONF_SERIAL: printer.serial or "",
@@ -337,7 +333,9 @@ class PrinterSubentryFlowHandler(ConfigSubentryFlow):
         }
         return self.async_show_form(
             step_id="connection",
-            data_schema=self.add_suggested_values_to_schema(_printer_schema(), suggested),
+            data_schema=self.add_suggested_values_to_schema(
+                _printer_schema(serial=True), suggested
+            ),
             description_placeholders={"name": printer.name},
             errors=errors,
         )
@@ -345,69 +343,72 @@ class PrinterSubentryFlowHandler(ConfigSubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change how the printer is reached."""
+        """Change how the printer is reached; the serial was proven when it was added."""
         subentry = self._get_reconfigure_subentry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = await _test_printer(user_input)
-            if not errors:
-                return self.async_update_and_abort(
-                    self._get_entry(),
-                    subentry,
-                    data={**subentry.data, **user_input},
-                    unique_id=user_input[CONF_SERIAL],
-                )
+            data = _printer_data(
+                subentry.data[CONF_PRINTER_ID],
+                {CONF_SERIAL: subentry.data[CONF_SERIAL], **user_input},
+            )
+            if not (errors := await _test_printer(data)):
+                return self.async_update_and_abort(self._get_entry(), subentry, data=data)
+        # The access code is asked again rather than sent back to the browser
+        suggested = user_input or {k: v for k, v in subentry.data.items() if k != CONF_ACCESS_CODE}
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                _printer_schema(), user_input or subentry.data
+                _printer_schema(serial=False), suggested
             ),
             description_placeholders={"name": subentry.title},
             errors=errors,
         )
 
 
-def _printer_schema() -> vol.Schema:
+def _printer_schema(*, serial: bool) -> vol.Schema:
     """Return the form of a printer's LAN connection."""
-    return vol.Schema(
-        {
-            vol.Required(CONF_HOST): TEXT,
-            vol.Required(CONF_PORT): NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
-            ),
-            vol.Required(CONF_SERIAL): TEXT,
-            vol.Required(CONF_ACCESS_CODE): PASSWORD,
-            vol.Required(CONF_VERIFY_SSL): BooleanSelector(),
-            vol.Optional(CONF_CA_CERT): TextSelector(TextSelectorConfig(multiline=True)),
-        }
+    fields: dict[vol.Marker, Any] = {
+        vol.Required(CONF_HOST): TEXT,
+        vol.Required(CONF_PORT): NumberSelector(
+            NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+        ),
+    }
+    if serial:
+        fields[vol.Required(CONF_SERIAL)] = TEXT
+    fields[vol.Required(CONF_ACCESS_CODE)] = PASSWORD
+    fields[vol.Required(CONF_VERIFY_SSL)] = BooleanSelector()
+    fields[vol.Optional(CONF_CA_CERT)] = TextSelector(TextSelectorConfig(multiline=True))
+    return vol.Schema(fields)
+
+
+def _printer_data(printer_id: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the subentry data of a printer's LAN connection."""
+    return {CONF_PRINTER_ID: printer_id, **user_input, CONF_PORT: int(user_input[CONF_PORT])}
+
+
+def _serial_configured(hass: HomeAssistant, serial: str) -> bool:
+    """Return whether an entry of the domain already connects this printer."""
+    return any(
+        subentry.unique_id == serial
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for subentry in entry.subentries.values()
     )
 
 
-def _ensure_unique_serial(flow: ConfigSubentryFlow, serial: str) -> None:
-    """Abort when another entry of the domain already connects this printer."""
-    for entry in flow.hass.config_entries.async_entries(DOMAIN):
-        for subentry in entry.subentries.values():
-            if subentry.unique_id == serial:
-                reason = "already_configured"
-                raise AbortFlow(reason)
-
-
-async def _test_printer(user_input: dict[str, Any]) -> dict[str, str]:
+async def _test_printer(data: Mapping[str, Any]) -> dict[str, str]:
     """Connect to the printer once; return the form errors."""
-    user_input[CONF_PORT] = int(user_input[CONF_PORT])
     try:
         context = await async_create_ssl_context(
-            ca_data=user_input.get(CONF_CA_CERT) or None,
-            insecure=not user_input[CONF_VERIFY_SSL],
+            ca_data=data.get(CONF_CA_CERT) or None, insecure=not data[CONF_VERIFY_SSL]
         )
     except PrintFarmConnectionError:
         return {CONF_CA_CERT: "invalid_ca_cert"}
     try:
         await BambuPrinterClient.test_connection(
-            host=user_input[CONF_HOST],
-            port=user_input[CONF_PORT],
-            serial=user_input[CONF_SERIAL],
-            access_code=user_input[CONF_ACCESS_CODE],
+            host=data[CONF_HOST],
+            port=data[CONF_PORT],
+            serial=data[CONF_SERIAL],
+            access_code=data[CONF_ACCESS_CODE],
             ssl_context=context,
         )
     except PrintFarmAuthenticationError:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -27,9 +29,7 @@ from .api import (
     RateBudget,
 )
 from .const import (
-    CONF_BUDGET_SHARE,
     CONF_SERVICE,
-    DEFAULT_BUDGET_SHARE,
     DOMAIN,
     LOGGER,
     MAX_REFRESH,
@@ -40,8 +40,12 @@ from .const import (
 if TYPE_CHECKING:
     from .hub import PrinterHub
 
-# Part of the allowed budget planned for polling; the rest covers refreshes after actions.
+# Part of the allowed budget planned for polling; the rest covers refreshes after actions
+# and after changes the farm reports.
 PLANNED_USE = 0.8
+HOUR = timedelta(hours=1)
+# How often to refresh a farm that does not tell its request budget
+UNKNOWN_BUDGET_REFRESH = timedelta(minutes=5)
 
 type PrintFarmConfigEntry = ConfigEntry[PrintFarmRuntimeData]
 
@@ -93,6 +97,8 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         self.client = client
         self._requests_per_refresh = REQUESTS_PER_REFRESH[entry.data[CONF_SERVICE]]
         self._last_refresh = dt_util.utcnow()
+        self._early_refreshes: deque[datetime] = deque()
+        self._unsub_early_refresh: CALLBACK_TYPE | None = None
         super().__init__(
             hass,
             LOGGER,
@@ -101,20 +107,38 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             update_interval=MIN_REFRESH,
         )
 
-    @property
-    def budget_share(self) -> float:
-        """Return the share of the request budget the integration may use."""
-        return float(self.config_entry.options.get(CONF_BUDGET_SHARE, DEFAULT_BUDGET_SHARE)) / 100
-
     @callback
     def async_remote_change(self) -> None:
-        """Refresh soon after the farm reported a change, if the budget has room for it."""
-        budget = self.client.budget
-        if budget.remaining is not None and budget.remaining < 2 * self._requests_per_refresh:
+        """Refresh soon after the farm reported a change, within the budget's headroom."""
+        if self._unsub_early_refresh is not None or not self._has_headroom():
             return
-        since = dt_util.utcnow() - self._last_refresh
-        if since >= MIN_REFRESH:
-            self.hass.async_create_task(self.async_request_refresh(), eager_start=True)
+        wait = MIN_REFRESH - (dt_util.utcnow() - self._last_refresh)
+        self._unsub_early_refresh = async_call_later(
+            self.hass,
+            max(wait, timedelta()),
+            HassJob(self._async_early_refresh, cancel_on_shutdown=True),
+        )
+
+    def _has_headroom(self) -> bool:
+        """Return whether the budget the planned refreshes leave allows one more refresh."""
+        now = dt_util.utcnow()
+        while self._early_refreshes and now - self._early_refreshes[0] >= HOUR:
+            self._early_refreshes.popleft()
+        spare = self._per_hour(self.client.budget) * (1 - PLANNED_USE) / self._requests_per_refresh
+        return len(self._early_refreshes) + 1 <= spare
+
+    async def _async_early_refresh(self, _now: datetime) -> None:
+        """Refresh ahead of the plan."""
+        self._unsub_early_refresh = None
+        self._early_refreshes.append(dt_util.utcnow())
+        await self.async_refresh()
+
+    async def async_shutdown(self) -> None:
+        """Cancel a pending refresh and stop refreshing."""
+        if self._unsub_early_refresh is not None:
+            self._unsub_early_refresh()
+            self._unsub_early_refresh = None
+        await super().async_shutdown()
 
     async def _async_update_data(self) -> FarmData:
         """Fetch data from the farm service."""
@@ -156,11 +180,18 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             budget=budget,
         )
 
+    def _per_hour(self, budget: RateBudget) -> float:
+        """Return the requests an hour the integration may send; if unknown, a cautious guess."""
+        return budget.per_hour or (
+            self._requests_per_refresh * (HOUR / UNKNOWN_BUDGET_REFRESH) / PLANNED_USE
+        )
+
     def _interval(self, budget: RateBudget) -> timedelta:
         """Return how often the farm can be refreshed within the allowed share of its budget."""
-        if not budget.per_hour:
-            return MIN_REFRESH
         # The client already applies the share; keep headroom for refreshes after actions.
-        refreshes = budget.per_hour * PLANNED_USE / self._requests_per_refresh
-        interval = timedelta(hours=1) / refreshes if refreshes > 0 else MAX_REFRESH
+        interval = HOUR * self._requests_per_refresh / (self._per_hour(budget) * PLANNED_USE)
+        if budget.remaining is not None and budget.reset_at is not None:
+            # Others using the same key leave less: spread what is left until the reset
+            left = budget.reset_at - dt_util.utcnow()
+            interval = max(interval, left * self._requests_per_refresh / max(budget.remaining, 1))
         return min(max(interval, MIN_REFRESH), MAX_REFRESH)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
@@ -17,17 +18,44 @@ TO_REDACT = {
     CONF_ACCESS_CODE,
     CONF_SERIAL,
     CONF_STORE_ID,
-    "secret",
-    "serial",
-    "serial_number",
-    "sn",
-    "deviceId",
-    "dev_access_code",
-    "access_code",
-    "api_key",
-    "storeId",
+    "accessCode",
+    "apiKey",
     "ca_cert",
+    "dev_access_code",
+    "dev_id",
+    "deviceId",
+    "password",
+    "secret",
+    "serial_number",
+    "serialNumber",
+    "sn",
+    "storeId",
+    "token",
+    "webhook_secret",
 }
+
+
+def _scrub(data: Any, secrets: frozenset[str]) -> Any:
+    """Return the data with every secret replaced, wherever a payload carries it."""
+    if isinstance(data, dict):
+        return {key: _scrub(value, secrets) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_scrub(value, secrets) for value in data]
+    if isinstance(data, str):
+        for secret in secrets:
+            data = data.replace(secret, REDACTED)
+    return data
+
+
+def _secrets(entry: PrintFarmConfigEntry) -> Iterable[str | None]:
+    """Return the entry's credentials and the serial numbers of its printers."""
+    yield entry.data.get(CONF_API_KEY)
+    yield entry.data.get(CONF_STORE_ID)
+    for subentry in entry.subentries.values():
+        yield subentry.data.get(CONF_ACCESS_CODE)
+        yield subentry.data.get(CONF_SERIAL)
+    for printer in entry.runtime_data.farm.data.printers.values():
+        yield printer.serial
 
 
 async def async_get_config_entry_diagnostics(
@@ -36,7 +64,7 @@ async def async_get_config_entry_diagnostics(
     """Return diagnostics for a config entry."""
     runtime = entry.runtime_data
     data = runtime.farm.data
-    return async_redact_data(
+    diagnostics = async_redact_data(
         {
             "entry": {
                 "data": dict(entry.data),
@@ -57,3 +85,6 @@ async def async_get_config_entry_diagnostics(
         },
         TO_REDACT,
     )
+    # Payloads may carry a secret under a key not listed above: redact it by value too
+    secrets = frozenset(secret for secret in _secrets(entry) if secret and len(secret) > 3)
+    return dict(_scrub(diagnostics, secrets))

@@ -8,12 +8,14 @@ from functools import partial
 from typing import Any
 
 from homeassistant.core import callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import Job, Material, Printer, PrinterState, PrinterStatus
+from .api.events import PRINT_ERROR_CANCELLED
 from .const import DOMAIN
 from .coordinator import FarmCoordinator, PrintFarmConfigEntry
 from .hub import PrinterHub
@@ -37,7 +39,7 @@ class PrinterView:
     @property
     def progress(self) -> float | None:
         """Return the print progress in percent, while printing or just finished."""
-        if not self.busy and self.status is not PrinterStatus.FINISHED:
+        if not self.shows_job:
             return None
         if self.state is not None and self.state.online and self.state.progress is not None:
             return self.state.progress
@@ -49,11 +51,17 @@ class PrinterView:
         return self.status in BUSY_STATUSES
 
     @property
+    def shows_job(self) -> bool:
+        """Return whether the printer shows a job: one under way, or one done on the bed."""
+        return self.busy or self.status is PrinterStatus.FINISHED
+
+    @property
     def error_code(self) -> str | None:
         """Return the printer's error code, or None without an error."""
         state = self.state
         if state is not None and state.online:
-            if state.error_code:
+            # A cancelled print leaves its code behind, but it is no error
+            if state.error_code and state.print_error != PRINT_ERROR_CANCELLED:
                 return state.error_code
             serious = [h.code for h in state.health if h.severity <= SERIOUS_SEVERITY]
             return serious[0] if serious else None
@@ -73,6 +81,16 @@ class PrinterView:
 BUSY_STATUSES = frozenset({PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED})
 # Health messages of severity 1 (fatal) and 2 (serious) are errors; 3 and 4 are notices.
 SERIOUS_SEVERITY = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterEntityDescription(EntityDescription):
+    """Describe a printfarm printer entity: the pushed fields it shows."""
+
+    # Pushed fields the entity shows; an update touching none of them is skipped
+    push_fields: frozenset[str] = frozenset()
+    # Whether the entity shows pushed state only (unavailable while the printer is silent)
+    push_only: bool = False
 
 
 def account_id(entry: PrintFarmConfigEntry) -> str:
@@ -106,17 +124,14 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
     """
 
     _attr_has_entity_name = True
-    # Pushed fields the entity shows; an update touching none of them is skipped.
-    push_fields: frozenset[str] = frozenset()
-    # Whether the entity shows pushed state only (unavailable while the printer is silent).
-    push_only = False
+    entity_description: PrinterEntityDescription
 
     def __init__(
         self,
         coordinator: FarmCoordinator,
         hub: PrinterHub,
         printer_id: str,
-        description: EntityDescription,
+        description: PrinterEntityDescription,
     ) -> None:
         """Initialize the entity."""
         super().__init__(coordinator=coordinator)
@@ -146,7 +161,7 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
         """Return whether the printer's data is at hand."""
         if self.printer_id not in self.coordinator.data.printers:
             return False
-        if self.push_only:
+        if self.entity_description.push_only:
             return self.hub.available(self.printer_id)
         return self.coordinator.last_update_success or self.hub.available(self.printer_id)
 
@@ -162,7 +177,8 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
 
     @callback
     def _push_update(self, changed: frozenset[str]) -> None:
-        if not self.push_fields or changed & self.push_fields or "online" in changed:
+        fields = self.entity_description.push_fields
+        if not fields or changed & fields or "online" in changed:
             self._write_if_changed()
 
     @callback
@@ -208,12 +224,15 @@ class MaterialEntity(CoordinatorEntity[FarmCoordinator]):
         return super().available and self.material is not None
 
 
+# Pushed fields that tell what a printer has (its model is known once it answered its version)
+CAPABILITY_FIELDS = frozenset({"model", "chamber", "lights"})
+
 type PrinterFactory = Callable[[PrinterView, bool], Iterable[Entity]]
 type MaterialFactory = Callable[[str], Iterable[Entity]]
 
 
 class _DynamicEntities:
-    """Adds entities for printers and materials as the farm gains them."""
+    """Adds entities for printers and materials as the farm gains them, drops those it loses."""
 
     def __init__(
         self,
@@ -226,16 +245,25 @@ class _DynamicEntities:
         self.async_add_entities = async_add_entities
         self.printer_factory = printer_factory
         self.material_factory = material_factory
-        self.added: set[str | None] = set()
+        self.added: dict[str, Entity] = {}
         self.printers: set[str] = set()
-        self.pushed: set[str] = set()
+        self.listening: set[str] = set()
+        self.reported: set[str] = set()
         self.materials: set[str] = set()
 
     def add(self, entities: Iterable[Entity]) -> None:
         new = [entity for entity in entities if entity.unique_id not in self.added]
-        self.added.update(entity.unique_id for entity in new)
+        self.added.update((str(entity.unique_id), entity) for entity in new)
         if new:
             self.async_add_entities(new)
+
+    def forget(self, prefix: str, *, remove: bool) -> None:
+        """Forget the entities whose unique ID starts with `prefix`; remove them if asked."""
+        registry = er.async_get(self.entry.runtime_data.farm.hass)
+        for unique_id in [key for key in self.added if key.startswith(prefix)]:
+            entity = self.added.pop(unique_id)
+            if remove and entity.entity_id in registry.entities:
+                registry.async_remove(entity.entity_id)
 
     def printer(self, printer_id: str) -> None:
         farm = self.entry.runtime_data.farm.data
@@ -249,24 +277,39 @@ class _DynamicEntities:
             self.add(self.printer_factory(view, hub.has_push(printer_id)))
 
     @callback
-    def first_push_of(self, printer_id: str, _changed: frozenset[str]) -> None:
-        if printer_id not in self.pushed:
-            self.pushed.add(printer_id)
+    def pushed(self, printer_id: str, changed: frozenset[str]) -> None:
+        """Add the entities a printer's first report, or a report of what it has, allows."""
+        if printer_id not in self.printers:
+            return
+        if printer_id not in self.reported or changed & CAPABILITY_FIELDS:
+            self.reported.add(printer_id)
             self.printer(printer_id)
 
     @callback
     def refresh(self) -> None:
         runtime = self.entry.runtime_data
-        for printer_id in runtime.farm.data.printers.keys() - self.printers:
+        data = runtime.farm.data
+        # A printer that left the farm loses its device, and with it its entities
+        for printer_id in self.printers - data.printers.keys():
+            self.printers.discard(printer_id)
+            self.reported.discard(printer_id)
+            self.forget(f"{printer_device_id(self.entry, printer_id)}_", remove=False)
+        for printer_id in data.printers.keys() - self.printers:
             self.printers.add(printer_id)
             self.printer(printer_id)
-            self.entry.async_on_unload(
-                runtime.hub.async_add_listener(printer_id, partial(self.first_push_of, printer_id))
-            )
-        if self.material_factory is not None:
-            for material_id in runtime.farm.data.materials.keys() - self.materials:
-                self.materials.add(material_id)
-                self.add(self.material_factory(material_id))
+            if printer_id not in self.listening:
+                self.listening.add(printer_id)
+                self.entry.async_on_unload(
+                    runtime.hub.async_add_listener(printer_id, partial(self.pushed, printer_id))
+                )
+        if self.material_factory is None:
+            return
+        for material_id in self.materials - data.materials.keys():
+            self.materials.discard(material_id)
+            self.forget(f"{account_id(self.entry)}_{material_id}_", remove=True)
+        for material_id in data.materials.keys() - self.materials:
+            self.materials.add(material_id)
+            self.add(self.material_factory(material_id))
 
 
 @callback
@@ -278,8 +321,8 @@ def add_printer_entities(
 ) -> None:
     """Add entities for every printer and material, and for those the farm gains later.
 
-    A printer's entities are made again once its first pushed state arrives, so entities
-    that depend on what the printer reports (a chamber sensor) appear then.
+    A printer's entities are made again once its first pushed state arrives, and when it
+    reports what it has, so entities that depend on it (a chamber sensor) appear then.
     """
     dynamic = _DynamicEntities(entry, async_add_entities, printer_factory, material_factory)
     dynamic.refresh()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -9,12 +12,22 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import PrinterEvent, PrinterStatus
 from .const import EVENT_TYPES
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, PrinterView, add_printer_entities
 
 PARALLEL_UPDATES = 0
 
-PRINT_EVENT = EventEntityDescription(
-    key="print", translation_key="print", event_types=list(EVENT_TYPES)
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterEventDescription(EventEntityDescription, PrinterEntityDescription):
+    """Describe a printfarm printer event entity."""
+
+
+PRINT_EVENT = PrinterEventDescription(
+    key="print",
+    translation_key="print",
+    event_types=list(EVENT_TYPES),
+    # Events come on their own; pushed state matters only for availability
+    push_fields=frozenset({"online"}),
 )
 
 # Farm-reported status changes that mean a lifecycle event, for printers without pushed state.
@@ -46,13 +59,22 @@ async def async_setup_entry(
     )
 
 
+def _farm_event_data(view: PrinterView) -> dict[str, Any]:
+    """Return the data of an event the farm's view shows, like that of a pushed one."""
+    job = view.job
+    return {
+        "job_name": job.name if job else None,
+        "file": job.file if job else None,
+        "progress": view.printer.progress,
+        "source": "farm",
+    }
+
+
 class PrintEventEntity(PrinterEntity, EventEntity):
     """Defines the print lifecycle events of a printer, for automations."""
 
-    def __init__(self, *args: object) -> None:
-        """Initialize the event entity."""
-        super().__init__(*args)  # type: ignore[arg-type]
-        self._status: PrinterStatus | None = None
+    entity_description: PrinterEventDescription
+    _status: PrinterStatus | None = None
 
     async def async_added_to_hass(self) -> None:
         """Listen to the printer's lifecycle events."""
@@ -74,7 +96,7 @@ class PrintEventEntity(PrinterEntity, EventEntity):
         if view is not None and not self.hub.has_push(self.printer_id):
             old, self._status = self._status, view.printer.status
             if old is not None and (event_type := TRANSITIONS.get((old, view.printer.status))):
-                self._trigger_event(event_type, {"source": "farm"})
+                self._trigger_event(event_type, _farm_event_data(view))
                 self.async_write_ha_state()
                 return
         super()._handle_coordinator_update()

@@ -14,6 +14,7 @@ from .api import (
     BambuPrinterClient,
     PrintagoRealtime,
     PrinterEvent,
+    PrinterEventType,
     PrinterState,
     PrinterUpdate,
     PrintFarmAuthenticationError,
@@ -38,6 +39,16 @@ if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigSubentry
 
     from .coordinator import PrintFarmConfigEntry
+
+# Pushed events after which the farm's queue and filament stock have changed
+JOB_EVENTS = frozenset(
+    {
+        PrinterEventType.PRINT_STARTED,
+        PrinterEventType.PRINT_FINISHED,
+        PrinterEventType.PRINT_FAILED,
+        PrinterEventType.PRINT_CANCELLED,
+    }
+)
 
 type StateListener = Callable[[frozenset[str]], None]
 type EventListener = Callable[[PrinterEvent], None]
@@ -105,6 +116,17 @@ class PrinterHub(ABC):
     def _event(self, printer_id: str, event: PrinterEvent) -> None:
         for listener in list(self._event_listeners.get(printer_id, ())):
             listener(event)
+        if event.type in JOB_EVENTS:
+            # The farm's queue and filament changed with the print
+            self.entry.runtime_data.farm.async_remote_change()
+
+    def _issue_id(self, key: str) -> str:
+        return f"push_auth_failed_{self.entry.entry_id}_{key}"
+
+    @callback
+    def _clear_auth_failed(self, key: str) -> None:
+        """Remove the repair issue of refused credentials before connecting again."""
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(key))
 
     @callback
     def _auth_failed(self, key: str, err: PrintFarmAuthenticationError) -> None:
@@ -113,7 +135,7 @@ class PrinterHub(ABC):
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            f"push_auth_failed_{self.entry.entry_id}_{key}",
+            self._issue_id(key),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key="push_auth_failed",
@@ -141,6 +163,7 @@ class BambuHub(PrinterHub):
     async def _async_add(self, subentry: ConfigSubentry) -> None:
         data = subentry.data
         printer_id: str = data[CONF_PRINTER_ID]
+        self._clear_auth_failed(data[CONF_SERIAL])
         try:
             context = await async_create_ssl_context(
                 ca_data=data.get(CONF_CA_CERT) or None, insecure=not data[CONF_VERIFY_SSL]
@@ -211,6 +234,7 @@ class PrintagoHub(PrinterHub):
 
     async def async_start(self) -> None:
         """Connect to the realtime feed in the background."""
+        self._clear_auth_failed(self.entry.title)
         await self.realtime.start()
 
     async def async_stop(self) -> None:

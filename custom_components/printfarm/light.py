@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.light import LightEntity, LightEntityDescription
@@ -11,12 +12,23 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHAMBER_LIGHT
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
 
-CHAMBER_LIGHT_DESCRIPTION = LightEntityDescription(key=CHAMBER_LIGHT, translation_key=CHAMBER_LIGHT)
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterLightDescription(LightEntityDescription, PrinterEntityDescription):
+    """Describe a printfarm printer light."""
+
+
+CHAMBER_LIGHT_DESCRIPTION = PrinterLightDescription(
+    key=CHAMBER_LIGHT,
+    translation_key=CHAMBER_LIGHT,
+    push_fields=frozenset({"lights"}),
+    push_only=True,
+)
 
 
 async def async_setup_entry(
@@ -45,8 +57,7 @@ class ChamberLightEntity(PrinterEntity, LightEntity):
 
     _attr_color_mode = ColorMode.ONOFF
     _attr_supported_color_modes = {ColorMode.ONOFF}
-    push_fields = frozenset({"lights"})
-    push_only = True
+    entity_description: PrinterLightDescription
 
     @property
     def is_on(self) -> bool | None:

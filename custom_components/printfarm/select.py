@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -11,16 +12,24 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import SPEED_LEVELS
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
 
-PRINT_SPEED = SelectEntityDescription(
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterSelectDescription(SelectEntityDescription, PrinterEntityDescription):
+    """Describe a printfarm printer select."""
+
+
+PRINT_SPEED = PrinterSelectDescription(
     key="print_speed",
     translation_key="print_speed",
     entity_category=EntityCategory.CONFIG,
     options=list(SPEED_LEVELS.values()),
+    push_fields=frozenset({"speed_level"}),
+    push_only=True,
 )
 LEVELS = {name: level for level, name in SPEED_LEVELS.items()}
 
@@ -47,8 +56,7 @@ async def async_setup_entry(
 class PrintSpeedEntity(PrinterEntity, SelectEntity):
     """Defines the print speed of a printer reached on the LAN."""
 
-    push_fields = frozenset({"speed_level"})
-    push_only = True
+    entity_description: PrinterSelectDescription
 
     @property
     def current_option(self) -> str | None:

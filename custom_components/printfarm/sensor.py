@@ -28,8 +28,16 @@ from homeassistant.util import dt as dt_util
 
 from .api import PrinterStatus
 from .const import FINISH_TIME_TOLERANCE
-from .coordinator import FarmData, PrintFarmConfigEntry
-from .entity import FarmEntity, MaterialEntity, PrinterEntity, PrinterView, add_printer_entities
+from .coordinator import FarmCoordinator, FarmData, PrintFarmConfigEntry
+from .entity import (
+    FarmEntity,
+    MaterialEntity,
+    PrinterEntity,
+    PrinterEntityDescription,
+    PrinterView,
+    add_printer_entities,
+)
+from .hub import PrinterHub
 
 PARALLEL_UPDATES = 0
 
@@ -37,13 +45,11 @@ PRINTER_STATUSES = [status.value for status in PrinterStatus]
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterSensorDescription(SensorEntityDescription):
+class PrinterSensorDescription(SensorEntityDescription, PrinterEntityDescription):
     """Describe a printfarm printer sensor."""
 
-    value_fn: Callable[[PrinterView], StateType | datetime]
     exists_fn: Callable[[PrinterView, bool], bool] = lambda _view, _push: True
-    push_fields: frozenset[str] = frozenset()
-    push_only: bool = False
+    value_fn: Callable[[PrinterView], StateType | datetime]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +62,7 @@ class FarmSensorDescription(SensorEntityDescription):
 def _temperature(
     key: str, attr: str, field: str, *, enabled: bool = True
 ) -> PrinterSensorDescription:
+    """Return the description of a heater's current or target temperature."""
     return PrinterSensorDescription(
         key=key,
         translation_key=key,
@@ -72,6 +79,7 @@ def _temperature(
 
 
 def _filament(view: PrinterView) -> str | None:
+    """Return the type and colour of the filament feeding the nozzle."""
     state = view.state
     if state is None or state.active_tray is None:
         return None
@@ -79,6 +87,24 @@ def _filament(view: PrinterView) -> str | None:
         if tray.tray_id == state.active_tray and tray.loaded:
             return " ".join(part for part in (tray.type, tray.color) if part) or None
     return None
+
+
+def _job_name(view: PrinterView) -> str | None:
+    """Return the name of the job on the printer: the farm's, or the one the printer reports."""
+    if not view.shows_job:
+        return None
+    if view.job is not None:
+        return view.job.name
+    return view.state.job_name if view.state else None
+
+
+def _job_file(view: PrinterView) -> str | None:
+    """Return the file of the job on the printer: the farm's, or the one the printer reports."""
+    if not view.shows_job:
+        return None
+    if view.job is not None and view.job.file:
+        return view.job.file
+    return view.state.file if view.state else None
 
 
 PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
@@ -112,39 +138,33 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="current_job",
         translation_key="current_job",
-        push_fields=frozenset({"job_name"}),
-        value_fn=lambda view: (
-            view.job.name
-            if view.job
-            else (view.state.job_name if view.state and view.busy else None)
-        ),
+        push_fields=frozenset({"job_name", "status"}),
+        value_fn=_job_name,
     ),
     PrinterSensorDescription(
         key="current_file",
         translation_key="current_file",
         entity_registry_enabled_default=False,
-        push_fields=frozenset({"file"}),
-        value_fn=lambda view: (
-            view.job.file if view.job else (view.state.file if view.state else None)
-        ),
+        push_fields=frozenset({"file", "status"}),
+        value_fn=_job_file,
     ),
     PrinterSensorDescription(
         key="current_layer",
         translation_key="current_layer",
         state_class=SensorStateClass.MEASUREMENT,
         exists_fn=lambda _view, push: push,
-        push_fields=frozenset({"layer"}),
+        push_fields=frozenset({"layer", "status"}),
         push_only=True,
-        value_fn=lambda view: view.state.layer if view.state and view.busy else None,
+        value_fn=lambda view: view.state.layer if view.state and view.shows_job else None,
     ),
     PrinterSensorDescription(
         key="total_layers",
         translation_key="total_layers",
         entity_registry_enabled_default=False,
         exists_fn=lambda _view, push: push,
-        push_fields=frozenset({"total_layers"}),
+        push_fields=frozenset({"total_layers", "status"}),
         push_only=True,
-        value_fn=lambda view: view.state.total_layers if view.state else None,
+        value_fn=lambda view: view.state.total_layers if view.state and view.shows_job else None,
     ),
     _temperature("nozzle_temperature", "current", "nozzle"),
     _temperature("nozzle_target_temperature", "target", "nozzle", enabled=False),
@@ -243,7 +263,7 @@ FARM_SENSORS: tuple[FarmSensorDescription, ...] = (
     FarmSensorDescription(
         key="jobs_completed_today",
         translation_key="jobs_completed_today",
-        state_class=SensorStateClass.TOTAL,
+        state_class=SensorStateClass.TOTAL_INCREASING,
         value_fn=lambda data: data.summary.jobs_completed_today,
     ),
     FarmSensorDescription(
@@ -305,12 +325,16 @@ class PrinterSensorEntity(PrinterEntity, SensorEntity):
 
     entity_description: PrinterSensorDescription
 
-    def __init__(self, *args: Any) -> None:
+    def __init__(
+        self,
+        coordinator: FarmCoordinator,
+        hub: PrinterHub,
+        printer_id: str,
+        description: PrinterSensorDescription,
+    ) -> None:
         """Initialize the sensor; the status sensor is the device's main entity."""
-        super().__init__(*args)
-        self.push_fields = self.entity_description.push_fields
-        self.push_only = self.entity_description.push_only
-        if self.entity_description.key == "status":
+        super().__init__(coordinator, hub, printer_id, description)
+        if description.key == "status":
             self._attr_name = None
 
     @property
@@ -329,12 +353,7 @@ class FinishSensorEntity(PrinterEntity, SensorEntity):
     """Defines the estimated finish time of a print, steady while the estimate holds."""
 
     entity_description: PrinterSensorDescription
-
-    def __init__(self, *args: Any) -> None:
-        """Initialize the sensor."""
-        super().__init__(*args)
-        self.push_fields = self.entity_description.push_fields
-        self._finish: datetime | None = None
+    _finish: datetime | None = None
 
     @property
     def native_value(self) -> datetime | None:

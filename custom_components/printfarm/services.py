@@ -110,12 +110,14 @@ def _printer_of_device(hass: HomeAssistant, device_id: str) -> tuple[PrintFarmCo
     )
 
 
-async def _call[T](entry: PrintFarmConfigEntry, action: Callable[[], Awaitable[T]]) -> T:
-    """Run a farm request; turn its failure into a translated error."""
+async def _call[T](
+    hass: HomeAssistant, entry: PrintFarmConfigEntry, action: Callable[[], Awaitable[T]]
+) -> T:
+    """Run a farm request, then refresh the farm; turn a failure into a translated error."""
     try:
         result = await action()
     except PrintFarmAuthenticationError as err:
-        entry.async_start_reauth(entry.runtime_data.farm.hass)
+        entry.async_start_reauth(hass)
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key="authentication_failed"
         ) from err
@@ -141,13 +143,15 @@ async def _call[T](entry: PrintFarmConfigEntry, action: Callable[[], Awaitable[T
     return result
 
 
-def _job_data(job: Job) -> dict[str, Any]:
+def _job_data(entry: PrintFarmConfigEntry, job: Job) -> dict[str, Any]:
     """Return a job as response data."""
+    printer = entry.runtime_data.farm.data.printers.get(job.printer_id or "")
     return {
         "id": job.id,
         "name": job.name,
         "status": job.status.value,
         "printer_id": job.printer_id,
+        "printer": printer.name if printer else None,
         "progress": job.progress,
         "queue_position": job.queue_position,
         "priority": job.priority.name.lower() if job.priority is not None else None,
@@ -187,10 +191,11 @@ async def _submit_job(call: ServiceCall) -> ServiceResponse:
     )
     client = entry.runtime_data.client
     jobs = await _call(
+        hass,
         entry,
         lambda: client.submit_job(request, idempotency_key=call.data.get(ATTR_IDEMPOTENCY_KEY)),
     )
-    return {"jobs": [_job_data(job) for job in jobs]}
+    return {"jobs": [_job_data(entry, job) for job in jobs]}
 
 
 async def _job_target(
@@ -224,7 +229,7 @@ def _job_action(
     async def handler(call: ServiceCall) -> None:
         entry, job_id = await _job_target(call.hass, dict(call.data))
         client = entry.runtime_data.client
-        await _call(entry, lambda: method(client, job_id))
+        await _call(call.hass, entry, lambda: method(client, job_id))
 
     return handler
 
@@ -233,7 +238,7 @@ async def _get_queue(call: ServiceCall) -> ServiceResponse:
     """Return the queued and running jobs of a farm."""
     entry = _entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
     data = entry.runtime_data.farm.data
-    return {"jobs": [_job_data(job) for job in data.jobs]}
+    return {"jobs": [_job_data(entry, job) for job in data.jobs]}
 
 
 def async_setup_services(hass: HomeAssistant) -> None:

@@ -226,6 +226,8 @@ class MqttConnection:
         except asyncio.CancelledError:
             client.abort_connect()
             future.add_done_callback(lambda _: _close_socket(client))
+            # Nobody awaits the aborted connect: consume its error so it is not reported.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
 
     def _attach(self, loop: asyncio.AbstractEventLoop, client: paho.Client) -> None:
