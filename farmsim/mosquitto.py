@@ -9,14 +9,15 @@ import getpass
 import hashlib
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
 import socket
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Self
 
 if TYPE_CHECKING:
-    from pathlib import Path
     from types import TracebackType
 
     from .certs import CertificateAuthority
@@ -28,6 +29,7 @@ INTERNAL_USERNAME: Final = "farmsim"
 PBKDF2_ITERATIONS: Final = 101
 START_TIMEOUT: Final = 10.0
 STOP_TIMEOUT: Final = 5.0
+PORT_ATTEMPTS: Final = 3
 _POLL: Final = 0.02
 
 
@@ -36,17 +38,51 @@ class MosquittoError(Exception):
 
 
 _HANDED_OUT: set[int] = set()
+_EPHEMERAL_RANGE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PORT_FLOOR: Final = 10000
+_RANDOM = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """Return the ports the kernel hands out for port 0 and outgoing connections."""
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Return whether a port can be bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Return distinct TCP ports free right now (bound to port 0 together, then closed)."""
+    """Return distinct free TCP ports below the ephemeral range (Mosquitto cannot take 0).
+
+    Ports outside the kernel's ephemeral range cannot be taken meanwhile by outgoing
+    connections or by servers bound to port 0.
+    """
+    low, _ = _ephemeral_range()
+    ports: list[int] = []
+    if low - _PORT_FLOOR > 1000:  # noqa: PLR2004
+        for _ in range(1000):
+            port = _RANDOM.randrange(_PORT_FLOOR, low)
+            if port not in _HANDED_OUT and port not in ports and _bindable(host, port):
+                ports.append(port)
+                if len(ports) == count:
+                    break
     with contextlib.ExitStack() as stack:
-        ports: list[int] = []
         while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind((host, 0))
-            port: int = sock.getsockname()[1]
-            if port not in _HANDED_OUT:
+            port = sock.getsockname()[1]
+            if port not in _HANDED_OUT and port not in ports:
                 ports.append(port)
     _HANDED_OUT.update(ports)
     return ports
@@ -170,8 +206,22 @@ class MosquittoBroker:
             msg = "mosquitto is not installed"
             raise MosquittoError(msg)
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not self._tls_port:
-            self._tls_port, self._internal_port = free_ports(2, self.host)
+        fresh = not self._tls_port
+        attempts = PORT_ATTEMPTS if fresh else 1
+        for attempt in range(1, attempts + 1):
+            if fresh:
+                self._tls_port, self._internal_port = free_ports(2, self.host)
+            try:
+                await self._launch(binary)
+            except MosquittoError as err:
+                if attempt == attempts or "Address already in use" not in str(err):
+                    raise
+                LOGGER.debug("Ports %s of %s were taken, trying others", self.ports, self.serial)
+            else:
+                return
+
+    async def _launch(self, binary: str) -> None:
+        """Write the files, run Mosquitto and wait until it listens."""
         await self._write_passwords()
         self._write_acl()
         self._write_config()

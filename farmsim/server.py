@@ -25,6 +25,8 @@ from .world import World
 
 LOGGER = logging.getLogger(__name__)
 
+SHUTDOWN_TIMEOUT = 0.5
+
 
 class FarmSim:
     """A running simulated farm: AutoPrintFarm, Printago and Bambu printers on loopback."""
@@ -78,10 +80,10 @@ class FarmSim:
                 await self._ticker
             self._ticker = None
         await self.fleet.close()
+        await self.realtime.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
-        await self.realtime.close()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -133,7 +135,10 @@ class FarmSim:
         tmp.replace(path)
 
     async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Clients' idle keep-alive connections are closed at once on shutdown, not waited for.
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
         await site.start()

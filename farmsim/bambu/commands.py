@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from farmsim.world import SimError, file_name
+from farmsim.errors import SimError
+from farmsim.files import file_name
 
 if TYPE_CHECKING:
     from farmsim.world import World
@@ -107,18 +108,22 @@ def execute(world: World, printer_id: str, request: Request) -> dict[str, Any] |
 
 
 def _pause(world: World, printer_id: str, _body: dict[str, Any]) -> None:
+    """Pause the print."""
     world.pause_printer(printer_id)
 
 
 def _resume(world: World, printer_id: str, _body: dict[str, Any]) -> None:
+    """Resume the paused print."""
     world.resume_printer(printer_id)
 
 
 def _stop(world: World, printer_id: str, _body: dict[str, Any]) -> None:
+    """Stop (cancel) the print."""
     world.stop_printer(printer_id)
 
 
 def _print_speed(world: World, printer_id: str, body: dict[str, Any]) -> None:
+    """Set the speed level from `param` ("1" to "4")."""
     param = body.get("param")
     try:
         level = int(str(param).strip())
@@ -129,6 +134,7 @@ def _print_speed(world: World, printer_id: str, body: dict[str, Any]) -> None:
 
 
 def _ledctrl(world: World, printer_id: str, body: dict[str, Any]) -> None:
+    """Switch a light from `led_node` and `led_mode`."""
     node = body.get("led_node")
     mode = body.get("led_mode")
     if not isinstance(node, str) or mode not in LED_MODES:
@@ -138,6 +144,7 @@ def _ledctrl(world: World, printer_id: str, body: dict[str, Any]) -> None:
 
 
 def _project_file(world: World, printer_id: str, body: dict[str, Any]) -> None:
+    """Start the 3MF at `url`, named after `subtask_name`."""
     url = body.get("url")
     if not isinstance(url, str) or not url:
         msg = "url is required"
@@ -148,6 +155,7 @@ def _project_file(world: World, printer_id: str, body: dict[str, Any]) -> None:
 
 
 def _gcode_file(world: World, printer_id: str, body: dict[str, Any]) -> None:
+    """Start the G-code file at `param`."""
     path = body.get("param")
     if not isinstance(path, str) or not path:
         msg = "param (the file path) is required"
@@ -156,6 +164,7 @@ def _gcode_file(world: World, printer_id: str, body: dict[str, Any]) -> None:
 
 
 def _gcode_line(world: World, printer_id: str, body: dict[str, Any]) -> None:
+    """Apply the heater targets (M104/M109, M140/M190) of G-code lines."""
     param = body.get("param")
     if not isinstance(param, str):
         msg = "param (the G-code) is required"

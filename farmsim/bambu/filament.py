@@ -118,6 +118,7 @@ def ams_report(world: World, printer: Printer) -> dict[str, Any]:
     tray_now = str(NO_TRAY if active is None else active)
 
     def is_bambu(tray: Tray) -> bool:
+        """Return whether the tray holds a Bambu Lab spool."""
         spool = world.tray_spool(tray)
         return spool is not None and spool.brand == BAMBU_BRAND
 

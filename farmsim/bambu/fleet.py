@@ -111,11 +111,13 @@ class BambuFleet:
             sim.set_refuse(refuse=refuse)
 
     def _select(self, printer_id: str | None) -> list[SimPrinter]:
+        """Return one simulated printer, or all of them for None."""
         if printer_id is None:
             return list(self.printers.values())
         return [self.get(printer_id)]
 
     def _add(self, printer_id: str) -> None:
+        """Create the simulated printer of a world printer and start it in the background."""
         if printer_id in self.printers:
             return
         printer = self.ctx.world.printer(printer_id)
@@ -127,10 +129,12 @@ class BambuFleet:
         self._starting[printer_id] = task
 
     def _started(self, task: asyncio.Task[None]) -> None:
+        """Log a simulated printer that failed to start."""
         if not task.cancelled() and (err := task.exception()) is not None:
             LOGGER.error("Starting a simulated printer failed: %r", err)
 
     async def _remove(self, printer_id: str) -> None:
+        """Close the simulated printer of a removed world printer."""
         if (task := self._starting.pop(printer_id, None)) is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
@@ -138,7 +142,13 @@ class BambuFleet:
             await sim.close()
 
     def _on_event(self, event: WorldEvent) -> None:
+        """Follow printers added to and removed from the world."""
         if event.printer_id is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            LOGGER.debug("Ignoring %s from outside the event loop", event.type)
             return
         if event.type == "printer.added":
             self._add(event.printer_id)

@@ -25,6 +25,7 @@ LOGGER = logging.getLogger(__name__)
 
 WIFI_JITTER_SECONDS: Final = 10.0
 WIFI_OFFSETS: Final = (-2, -1, 0, 1, 2)
+RETRY_SECONDS: Final = 5.0
 # World events after which a printer pushes its changes at once instead of at the next tick.
 PUSH_EVENTS: Final = frozenset(
     {
@@ -66,6 +67,7 @@ class SimPrinter:
         self._unsubscribe: Any = None
         self._wifi_offset = 0
         self._next_jitter = 0.0
+        self._retry_at = 0.0
         transport.attach(self.handle_request)
 
     @property
@@ -157,6 +159,7 @@ class SimPrinter:
         self._send(push_status(body, sequence_id=str(next(self._sequence)), full=full))
 
     def _handle(self, request: Request) -> None:
+        """Answer one command."""
         key = (request.category, request.command)
         if key == ("pushing", "pushall"):
             self.ctx.world.tick()
@@ -173,17 +176,20 @@ class SimPrinter:
             self._reply(ack)
 
     def _reply(self, message: dict[str, Any]) -> None:
+        """Publish an answer unless the printer is silent or unreachable."""
         if self.printer.silent or not self.transport.running:
             return
         self._send(message)
 
     def _send(self, message: dict[str, Any]) -> None:
+        """Publish a message on the report topic, through the MQTT faults, and count it."""
         payload = json.dumps(message, separators=(",", ":")).encode()
         payload = self.ctx.faults.mqtt.mangle(self.ctx.rng, payload)
         if self.transport.publish(payload):
             self.ctx.counters.mqtt_published[self.printer_id] += 1
 
     async def _run(self) -> None:
+        """Report every interval, or at once when woken by a world event."""
         interval = self.ctx.config.report_interval
         while self.printer_id in self.ctx.world.printers:
             with contextlib.suppress(TimeoutError):
@@ -196,10 +202,15 @@ class SimPrinter:
                 LOGGER.exception("%s: report failed", self.serial)
 
     def _step(self) -> None:
+        """Advance the world, keep the endpoint in line with the printer, and report."""
         self.ctx.world.tick()
-        if self._wanted() != self.transport.running and not self._lock.locked():
-            self._spawn(self._sync_transport())
         now = asyncio.get_running_loop().time()
+        if (
+            self._wanted() != self.transport.running
+            and not self._lock.locked()
+            and now >= self._retry_at
+        ):
+            self._spawn(self._sync_transport())
         if now >= self._next_jitter:
             self._next_jitter = now + WIFI_JITTER_SECONDS
             self._wifi_offset = self._rng.choice(
@@ -209,9 +220,11 @@ class SimPrinter:
             self.publish_status(full=self.printer.model.full_reports)
 
     def _wanted(self) -> bool:
+        """Return whether the endpoint should accept connections."""
         return self.printer.online and not self._held
 
     async def _sync_transport(self) -> None:
+        """Start or stop the endpoint to match the printer's reachability."""
         async with self._lock:
             if self.printer_id not in self.ctx.world.printers:
                 return
@@ -224,24 +237,28 @@ class SimPrinter:
                 LOGGER.debug("%s: unreachable", self.serial)
 
     def _on_event(self, event: WorldEvent) -> None:
+        """React to world events about this printer."""
         if event.printer_id != self.printer_id:
             return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # Changed from another thread: the next report tick catches up.
+            return
         if event.type in REACHABILITY_EVENTS:
-            with contextlib.suppress(RuntimeError):
-                self._spawn(self._sync_transport())
+            self._spawn(self._sync_transport())
         elif event.type in PUSH_EVENTS:
             self._wake.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:
-            coro.close()
-            raise
+        """Run a coroutine in a task the printer tracks."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task; log its failure and wait before retrying."""
         self._tasks.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
+            self._retry_at = asyncio.get_running_loop().time() + RETRY_SECONDS
             LOGGER.error("%s: broker control failed: %r", self.serial, err)

@@ -240,7 +240,10 @@ def version_modules(printer: Printer) -> list[dict[str, Any]]:
     spec = printer.model
     board = "rv1126" if is_x1(spec) else "esp32"
 
-    def module(name: str, *, sw_ver: str, hw_ver: str, sn: str, project: str = "") -> Any:
+    def module(
+        name: str, *, sw_ver: str, hw_ver: str, sn: str, project: str = ""
+    ) -> dict[str, Any]:
+        """Return one `get_version` module entry."""
         return {
             "name": name,
             "project_name": project,

@@ -21,8 +21,8 @@ LOGGER = logging.getLogger(__name__)
 
 HOST: Final = "127.0.0.1"
 CONNECT_TIMEOUT: Final = 10.0
-SUBSCRIBE_POLL: Final = 0.005
-SUBSCRIBE_POLLS: Final = 400
+# Sent to itself after connecting: once it comes back, the request subscription is active.
+READY_MARKER: Final = b'{"farmsim":"subscribed"}'
 
 type RequestHandler = Callable[[bytes], None]
 
@@ -138,17 +138,21 @@ class EmbeddedTransport:
         self.broker.refuse_connections = refuse
 
     def _authenticate(self, _client_id: str, username: str | None, password: str | None) -> int:
+        """Accept `bblp` with the printer's access code; refuse anything else (rc 5)."""
         if username == BAMBU_USERNAME and password == self._printer.access_code:
             return ConnackCode.ACCEPTED
         return ConnackCode.NOT_AUTHORIZED
 
     def _may_subscribe(self, _info: SessionInfo, topic_filter: str) -> bool:
+        """Allow subscribing to the printer's report topic only."""
         return topic_filter == self._report
 
     def _may_publish(self, _info: SessionInfo, topic: str) -> bool:
+        """Allow publishing to the printer's request topic only."""
         return topic == self._request
 
     def _on_message(self, topic: str, payload: bytes, _info: SessionInfo) -> None:
+        """Pass request payloads to the printer."""
         if topic == self._request and self._handler is not None:
             self._handler(payload)
 
@@ -173,6 +177,7 @@ class MosquittoTransport:
         )
         self.client: MqttClient | None = None
         self._ready = False
+        self._echo = asyncio.Event()
 
     @property
     def port(self) -> int:
@@ -228,6 +233,7 @@ class MosquittoTransport:
         self._spawn(self.broker.set_access_code(code))
 
     async def _start(self) -> None:
+        """Start Mosquitto if needed and wait until the printer listens to its requests."""
         if not self.broker.running:
             await self.broker.start()
         if self.client is None:
@@ -246,30 +252,36 @@ class MosquittoTransport:
             self.client.subscribe(self._request, qos=1)
             await self.client.start()
         await self.client.wait_connected(CONNECT_TIMEOUT)
-        for _ in range(SUBSCRIBE_POLLS):
-            if self.client.granted.get(self._request) is not None:
-                break
-            await asyncio.sleep(SUBSCRIBE_POLL)
+        self._echo.clear()
+        self.client.publish(self._request, READY_MARKER)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await self._echo.wait()
         self._ready = True
 
     async def _restart(self) -> None:
+        """Restart Mosquitto on the same ports, which drops every connection."""
         async with self._lock:
             self._ready = False
             await self.broker.stop()
             await self._start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a broker control in a task the transport tracks."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task and log its failure."""
         self._tasks.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             LOGGER.error("Mosquitto control for %s failed: %r", self._printer.serial, err)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        if topic == self._request and self._handler is not None:
+        """Pass request payloads to the printer."""
+        if payload == READY_MARKER:
+            self._echo.set()
+        elif topic == self._request and self._handler is not None:
             self._handler(payload)
 
 

@@ -27,6 +27,10 @@ def printer_fixture(world: World) -> Printer:
     return next(p for p in world.printers.values() if p.model.code == "P1S")
 
 
+def _phase(printer: Printer) -> Phase:
+    return printer.phase
+
+
 def _run(world: World, printer: Printer, category: str, command: str, **params: object) -> object:
     body = {"sequence_id": "20001", "command": command, **params}
     return execute(world, printer.id, Request(category=category, command=command, body=body))
@@ -71,7 +75,9 @@ def test_requests_with_several_categories() -> None:
 
 
 def test_acknowledgement_echoes_the_request() -> None:
-    request = Request(category="print", command="pause", body={"sequence_id": 0, "command": "pause"})
+    request = Request(
+        category="print", command="pause", body={"sequence_id": 0, "command": "pause"}
+    )
     assert acknowledgement(request) == {
         "print": {"sequence_id": 0, "command": "pause", "result": "success", "reason": ""}
     }
@@ -87,12 +93,12 @@ def test_pause_resume_stop(world: World, printer: Printer) -> None:
     world.clock.advance(120)
     world.tick()
     assert _result(_run(world, printer, "print", "pause"))[0] == "success"
-    assert printer.phase is Phase.PAUSE
+    assert _phase(printer) is Phase.PAUSE
     assert _result(_run(world, printer, "print", "resume"))[0] == "success"
-    assert printer.phase is Phase.RUNNING
+    assert _phase(printer) is Phase.RUNNING
     assert _result(_run(world, printer, "print", "resume"))[0] == "failed"
     assert _result(_run(world, printer, "print", "stop"))[0] == "success"
-    assert printer.phase is Phase.FAILED
+    assert _phase(printer) is Phase.FAILED
 
 
 @pytest.mark.parametrize(
@@ -143,7 +149,7 @@ def test_project_file(world: World, printer: Printer) -> None:
         bed_leveling=True,
     )
     assert _result(ack)[0] == "success"
-    assert printer.phase is Phase.PREPARE
+    assert _phase(printer) is Phase.PREPARE
     assert world.jobs[printer.job_id or ""].name == "bracket"
     result, reason = _result(_run(world, printer, "print", "project_file", url="file:///x.3mf"))
     assert result == "failed"

@@ -55,6 +55,7 @@ def _finish(world: World, printer: Printer) -> None:
 )
 def test_models_differ_as_real_ones(
     world: World,
+    *,
     model: str,
     idle_stage: int,
     chamber: object,
@@ -154,7 +155,9 @@ def test_printing_fields(world: World) -> None:
     assert fields["gcode_file"] == "part.gcode.3mf"
     assert fields["stg"] == [2, 1, 7]
     assert fields["mc_print_stage"] == "2"
-    assert fields["ams"]["tray_now"] == str(printer.active_tray)
+    ams = fields["ams"]
+    assert isinstance(ams, dict)
+    assert ams["tray_now"] == str(printer.active_tray)
     for _ in range(9):
         world.clock.advance(60)
         world.tick()

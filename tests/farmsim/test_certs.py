@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from farmsim.certs import CertificateAuthority
@@ -75,7 +75,7 @@ def test_new_ca_forgets_old_server_certificates(tmp_path: Path) -> None:
 
 def test_ca_key_must_be_ec(tmp_path: Path) -> None:
     ca = CertificateAuthority.create(tmp_path / "ca")
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca.key_path.write_bytes(
         rsa_key.private_bytes(
             serialization.Encoding.PEM,

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import shutil
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -37,7 +38,9 @@ def ca_fixture(tmp_path: Path) -> CertificateAuthority:
 
 
 @pytest.fixture(name="broker")
-async def broker_fixture(tmp_path: Path, ca: CertificateAuthority) -> AsyncIterator[MosquittoBroker]:
+async def broker_fixture(
+    tmp_path: Path, ca: CertificateAuthority
+) -> AsyncIterator[MosquittoBroker]:
     broker = MosquittoBroker(
         directory=tmp_path / "mosquitto", ca=ca, serial=SERIAL, access_code=CODE
     )
@@ -85,7 +88,9 @@ async def _wait_for(predicate: Callable[[], object], what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-async def test_printer_and_simulator_users(broker: MosquittoBroker, ca: CertificateAuthority) -> None:
+async def test_printer_and_simulator_users(
+    broker: MosquittoBroker, ca: CertificateAuthority
+) -> None:
     assert broker.running
     assert broker.pid is not None
     assert broker.tls_port != broker.internal_port
@@ -139,7 +144,7 @@ async def test_restart_keeps_the_ports(broker: MosquittoBroker, ca: CertificateA
     await broker.stop()
     assert not broker.running
     assert broker.pid is None
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", ports[0])
     await broker.stop()
     await broker.start()
@@ -147,28 +152,39 @@ async def test_restart_keeps_the_ports(broker: MosquittoBroker, ca: CertificateA
     assert broker.ports == ports
 
 
+async def _connack(broker: MosquittoBroker, ca: CertificateAuthority) -> int:
+    client = _client(broker, tls=_tls(ca))
+    async with client:
+        try:
+            await client.wait_connected(TIMEOUT)
+        except MqttConnectionRefusedError as err:
+            return err.return_code
+    return ConnackCode.ACCEPTED
+
+
+async def _until_connack(broker: MosquittoBroker, ca: CertificateAuthority, code: int) -> None:
+    for _ in range(50):
+        if await _connack(broker, ca) == code:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"CONNACK never became {code}")
+
+
 async def test_access_code_can_be_withdrawn(
     broker: MosquittoBroker, ca: CertificateAuthority
 ) -> None:
     await broker.set_access_code(None)
-    await asyncio.sleep(0.2)
-    refused = _client(broker, tls=_tls(ca))
-    async with refused:
-        with pytest.raises(MqttConnectionRefusedError):
-            await refused.wait_connected(TIMEOUT)
+    await _until_connack(broker, ca, ConnackCode.NOT_AUTHORIZED)
     await broker.set_access_code(CODE)
-    await asyncio.sleep(0.2)
-    accepted = _client(broker, tls=_tls(ca))
-    async with accepted:
-        await accepted.wait_connected(TIMEOUT)
+    await _until_connack(broker, ca, ConnackCode.ACCEPTED)
 
 
 async def test_password_file_without_mosquitto_passwd(
     tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    which = mosquitto.shutil.which
+    which = shutil.which
     monkeypatch.setattr(
-        mosquitto.shutil, "which", lambda name: None if name == "mosquitto_passwd" else which(name)
+        shutil, "which", lambda name: None if name == "mosquitto_passwd" else which(name)
     )
     broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
     async with broker:
@@ -259,9 +275,9 @@ async def test_missing_binaries(
 async def test_failing_mosquitto_passwd(
     tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    which = mosquitto.shutil.which
+    which = shutil.which
     monkeypatch.setattr(
-        mosquitto.shutil,
+        shutil,
         "which",
         lambda name: "/bin/false" if name == "mosquitto_passwd" else which(name),
     )
@@ -271,6 +287,42 @@ async def test_failing_mosquitto_passwd(
 
 
 def test_executable_fallback_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mosquitto.shutil, "which", lambda _name: None)
-    monkeypatch.setattr(mosquitto.os, "access", lambda path, _mode: path == "/usr/sbin/mosquitto")
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setattr(os, "access", lambda path, _mode: path == "/usr/sbin/mosquitto")
     assert MosquittoBroker.executable() == "/usr/sbin/mosquitto"
+
+
+async def test_taken_ports_are_replaced_at_first_start(
+    tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        choices = iter([[taken, free_ports(1)[0]]])
+        real = mosquitto.free_ports
+        monkeypatch.setattr(
+            mosquitto, "free_ports", lambda count, host: next(choices, None) or real(count, host)
+        )
+        broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
+        async with broker:
+            assert broker.tls_port != taken
+            assert broker.running
+
+
+def test_free_ports_without_room_below_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "range"
+    fake.write_text("10500\t60999\n")
+    monkeypatch.setattr(mosquitto, "_EPHEMERAL_RANGE", fake)
+    assert len(set(free_ports(2))) == 2
+    fake.write_text("garbage")
+    assert mosquitto._ephemeral_range() == (32768, 60999)
+
+
+def test_busy_ports_are_skipped() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        assert not mosquitto._bindable("127.0.0.1", port)
