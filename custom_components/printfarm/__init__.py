@@ -20,9 +20,11 @@ from .api import (
 )
 from .const import (
     CONF_BUDGET_SHARE,
+    CONF_LOW_STOCK_GRAMS,
     CONF_SERVICE,
     CONF_STORE_ID,
     DEFAULT_BUDGET_SHARE,
+    DEFAULT_LOW_STOCK_GRAMS,
     DOMAIN,
     SERVICE_NAMES,
     SERVICE_PRINTAGO,
@@ -62,6 +64,7 @@ def create_client(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> FarmClien
             store_id=data[CONF_STORE_ID],
             session=session,
             budget_share=share,
+            low_stock_grams=entry.options.get(CONF_LOW_STOCK_GRAMS, DEFAULT_LOW_STOCK_GRAMS),
         )
     return AutoPrintFarm(
         base_url=data[CONF_URL], api_key=data[CONF_API_KEY], session=session, budget_share=share

@@ -48,6 +48,7 @@ from .const import (
     CONF_ACCESS_CODE,
     CONF_BUDGET_SHARE,
     CONF_CA_CERT,
+    CONF_LOW_STOCK_GRAMS,
     CONF_PRINTER_ID,
     CONF_REALTIME_URL,
     CONF_SERIAL,
@@ -55,6 +56,7 @@ from .const import (
     CONF_STALE_TIMEOUT,
     CONF_STORE_ID,
     DEFAULT_BUDGET_SHARE,
+    DEFAULT_LOW_STOCK_GRAMS,
     DEFAULT_MQTT_PORT,
     DEFAULT_REALTIME_URL,
     DEFAULT_STALE_TIMEOUT,
@@ -62,6 +64,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     MAX_BUDGET_SHARE,
+    MAX_LOW_STOCK_GRAMS,
     MAX_STALE_TIMEOUT,
     MIN_BUDGET_SHARE,
     MIN_STALE_TIMEOUT,
@@ -91,6 +94,20 @@ OPTIONS_SCHEMA = vol.Schema(
                 max=MAX_STALE_TIMEOUT,
                 step=1,
                 unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+    }
+)
+
+LOW_STOCK_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_LOW_STOCK_GRAMS): NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=MAX_LOW_STOCK_GRAMS,
+                step=10,
+                unit_of_measurement="g",
                 mode=NumberSelectorMode.BOX,
             )
         ),
@@ -269,11 +286,16 @@ class PrintFarmOptionsFlow(OptionsFlow):
         defaults = {
             CONF_BUDGET_SHARE: DEFAULT_BUDGET_SHARE,
             CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
+            CONF_LOW_STOCK_GRAMS: DEFAULT_LOW_STOCK_GRAMS,
             **self.config_entry.options,
         }
+        schema = OPTIONS_SCHEMA
+        # Printago keeps no reorder thresholds, so the integration applies one
+        if self.config_entry.data[CONF_SERVICE] == SERVICE_PRINTAGO:
+            schema = schema.extend(LOW_STOCK_SCHEMA.schema)
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(OPTIONS_SCHEMA, defaults),
+            data_schema=self.add_suggested_values_to_schema(schema, defaults),
         )
 
 

@@ -37,6 +37,10 @@ DEFAULT_MQTT_PORT: Final = 8883
 DEFAULT_BUDGET_SHARE: Final = 50
 MIN_BUDGET_SHARE: Final = 10
 MAX_BUDGET_SHARE: Final = 100
+# Printago keeps no reorder thresholds: spools at or below this many grams count as low stock.
+CONF_LOW_STOCK_GRAMS: Final = "low_stock_grams"
+DEFAULT_LOW_STOCK_GRAMS: Final = 150
+MAX_LOW_STOCK_GRAMS: Final = 5000
 # Seconds without a report after which a printer counts as unavailable.
 DEFAULT_STALE_TIMEOUT: Final = 60
 MIN_STALE_TIMEOUT: Final = 10

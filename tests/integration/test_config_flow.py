@@ -29,6 +29,7 @@ from custom_components.printfarm.const import (
     CONF_ACCESS_CODE,
     CONF_BUDGET_SHARE,
     CONF_CA_CERT,
+    CONF_LOW_STOCK_GRAMS,
     CONF_PRINTER_ID,
     CONF_REALTIME_URL,
     CONF_SERIAL,
@@ -462,6 +463,32 @@ async def test_options_flow(hass: HomeAssistant, sim: FarmSim) -> None:
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert suggested(result, CONF_BUDGET_SHARE) == 25
     assert suggested(result, CONF_STALE_TIMEOUT) == 120
+    await unload(hass, sim, entry)
+
+
+async def test_printago_options_have_a_low_stock_threshold(
+    hass: HomeAssistant, sim: FarmSim
+) -> None:
+    """Test Printago entries take a low-stock threshold, which flags low spools."""
+    entry = await setup_entry(hass, printago_entry(sim))
+    low = next(
+        s.entity_id
+        for s in hass.states.async_all("binary_sensor")
+        if "_tpu_black_" in s.entity_id and s.entity_id.endswith("_low_stock")
+    )
+    assert (state := hass.states.get(low))
+    assert state.state == "on"
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested(result, CONF_LOW_STOCK_GRAMS) == 150
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_BUDGET_SHARE: 50.0, CONF_STALE_TIMEOUT: 60.0, CONF_LOW_STOCK_GRAMS: 100.0},
+    )
+    await hass.async_block_till_done()
+    assert entry.options[CONF_LOW_STOCK_GRAMS] == 100
+    assert (state := hass.states.get(low))
+    assert state.state == "off"
     await unload(hass, sim, entry)
 
 
