@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # Part of the allowed budget planned for polling; the rest covers refreshes after actions
 # and after changes the farm reports.
-PLANNED_USE = 0.8
+PLANNED_PERCENT = 80
 HOUR = timedelta(hours=1)
 # How often to refresh a farm that does not tell its request budget
 UNKNOWN_BUDGET_REFRESH = timedelta(minutes=5)
@@ -124,7 +124,12 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         now = dt_util.utcnow()
         while self._early_refreshes and now - self._early_refreshes[0] >= HOUR:
             self._early_refreshes.popleft()
-        spare = self._per_hour(self.client.budget) * (1 - PLANNED_USE) / self._requests_per_refresh
+        spare = (
+            self._per_hour(self.client.budget)
+            * (100 - PLANNED_PERCENT)
+            / 100
+            / self._requests_per_refresh
+        )
         return len(self._early_refreshes) + 1 <= spare
 
     async def _async_early_refresh(self, _now: datetime) -> None:
@@ -183,13 +188,15 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
     def _per_hour(self, budget: RateBudget) -> float:
         """Return the requests an hour the integration may send; if unknown, a cautious guess."""
         return budget.per_hour or (
-            self._requests_per_refresh * (HOUR / UNKNOWN_BUDGET_REFRESH) / PLANNED_USE
+            self._requests_per_refresh * (HOUR / UNKNOWN_BUDGET_REFRESH) * 100 / PLANNED_PERCENT
         )
 
     def _interval(self, budget: RateBudget) -> timedelta:
         """Return how often the farm can be refreshed within the allowed share of its budget."""
         # The client already applies the share; keep headroom for refreshes after actions.
-        interval = HOUR * self._requests_per_refresh / (self._per_hour(budget) * PLANNED_USE)
+        interval = (
+            HOUR * self._requests_per_refresh * 100 / (self._per_hour(budget) * PLANNED_PERCENT)
+        )
         if budget.remaining is not None and budget.reset_at is not None:
             # Others using the same key leave less: spread what is left until the reset
             left = budget.reset_at - dt_util.utcnow()

@@ -33,6 +33,8 @@ TO_REDACT = {
     "token",
     "webhook_secret",
 }
+# Shorter values would be redacted wherever they happen to appear, secret or not
+MIN_SECRET_LENGTH = 4
 
 
 def _scrub(data: Any, secrets: frozenset[str]) -> Any:
@@ -86,5 +88,7 @@ async def async_get_config_entry_diagnostics(
         TO_REDACT,
     )
     # Payloads may carry a secret under a key not listed above: redact it by value too
-    secrets = frozenset(secret for secret in _secrets(entry) if secret and len(secret) > 3)
+    secrets = frozenset(
+        secret for secret in _secrets(entry) if secret and len(secret) >= MIN_SECRET_LENGTH
+    )
     return dict(_scrub(diagnostics, secrets))

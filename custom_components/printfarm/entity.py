@@ -14,8 +14,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import Job, Material, Printer, PrinterState, PrinterStatus
-from .api.events import PRINT_ERROR_CANCELLED
+from .api import PRINT_ERROR_CANCELLED, Job, Material, Printer, PrinterState, PrinterStatus
 from .const import DOMAIN
 from .coordinator import FarmCoordinator, PrintFarmConfigEntry
 from .hub import PrinterHub

@@ -9,7 +9,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import PrinterEvent, PrinterStatus
+from .api import Job, PrinterEvent, PrinterStatus
 from .const import EVENT_TYPES
 from .coordinator import PrintFarmConfigEntry
 from .entity import PrinterEntity, PrinterEntityDescription, PrinterView, add_printer_entities
@@ -34,13 +34,19 @@ PRINT_EVENT = PrinterEventDescription(
 TRANSITIONS: dict[tuple[PrinterStatus, PrinterStatus], str] = {
     **{
         (old, new): "print_started"
-        for old in (PrinterStatus.IDLE, PrinterStatus.FINISHED)
+        for old in (PrinterStatus.IDLE, PrinterStatus.FINISHED, PrinterStatus.ERROR)
         for new in (PrinterStatus.PREPARING, PrinterStatus.PRINTING)
+    },
+    **{
+        (old, PrinterStatus.ERROR): "print_failed"
+        for old in (PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED)
     },
     (PrinterStatus.PRINTING, PrinterStatus.PAUSED): "print_paused",
     (PrinterStatus.PAUSED, PrinterStatus.PRINTING): "print_resumed",
     (PrinterStatus.PRINTING, PrinterStatus.FINISHED): "print_finished",
-    (PrinterStatus.PRINTING, PrinterStatus.ERROR): "print_failed",
+    # A print that ends while preparing or paused was stopped
+    (PrinterStatus.PREPARING, PrinterStatus.FINISHED): "print_cancelled",
+    (PrinterStatus.PAUSED, PrinterStatus.FINISHED): "print_cancelled",
 }
 
 
@@ -59,9 +65,8 @@ async def async_setup_entry(
     )
 
 
-def _farm_event_data(view: PrinterView) -> dict[str, Any]:
+def _farm_event_data(view: PrinterView, job: Job | None) -> dict[str, Any]:
     """Return the data of an event the farm's view shows, like that of a pushed one."""
-    job = view.job
     return {
         "job_name": job.name if job else None,
         "file": job.file if job else None,
@@ -75,6 +80,8 @@ class PrintEventEntity(PrinterEntity, EventEntity):
 
     entity_description: PrinterEventDescription
     _status: PrinterStatus | None = None
+    # The farm lists open jobs only: remember the last one, for the event that ends it
+    _job: Job | None = None
 
     async def async_added_to_hass(self) -> None:
         """Listen to the printer's lifecycle events."""
@@ -95,8 +102,9 @@ class PrintEventEntity(PrinterEntity, EventEntity):
         view = self.view
         if view is not None and not self.hub.has_push(self.printer_id):
             old, self._status = self._status, view.printer.status
+            job, self._job = view.job or self._job, view.job
             if old is not None and (event_type := TRANSITIONS.get((old, view.printer.status))):
-                self._trigger_event(event_type, _farm_event_data(view))
+                self._trigger_event(event_type, _farm_event_data(view, job))
                 self.async_write_ha_state()
                 return
         super()._handle_coordinator_update()

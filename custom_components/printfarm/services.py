@@ -39,6 +39,8 @@ from .const import (
     ATTR_TAGS,
     CONF_SERVICE,
     DOMAIN,
+    SERVICE_AUTOPRINTFARM,
+    SERVICE_NAMES,
     SERVICE_PRINTAGO,
 )
 from .coordinator import PrintFarmConfigEntry
@@ -51,6 +53,12 @@ SERVICE_CANCEL_JOB = "cancel_job"
 SERVICE_GET_QUEUE = "get_queue"
 
 PRIORITIES = {priority.name.lower(): priority for priority in JobPriority}
+# What each farm service cannot honour: Printago prints parts for printers with tags,
+# AutoPrintFarm prints files for printer groups
+UNSUPPORTED = {
+    SERVICE_AUTOPRINTFARM: (ATTR_PART_ID, ATTR_TAGS),
+    SERVICE_PRINTAGO: (ATTR_FILE_URL, ATTR_GROUP, ATTR_COLOR),
+}
 
 SUBMIT_SCHEMA = vol.Schema(
     {
@@ -168,14 +176,25 @@ async def _submit_job(call: ServiceCall) -> ServiceResponse:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="part_required")
     if not printago and ATTR_FILE_URL not in call.data:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="file_url_required")
+    for option in UNSUPPORTED[entry.data[CONF_SERVICE]]:
+        if call.data.get(option):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="option_not_supported",
+                translation_placeholders={
+                    "option": option,
+                    "service": SERVICE_NAMES[entry.data[CONF_SERVICE]],
+                },
+            )
     printer_id = None
     if device_id := call.data.get(ATTR_PRINTER):
         printer_entry, printer_id = _printer_of_device(hass, device_id)
         if printer_entry.entry_id != entry.entry_id:
+            device = dr.async_get(hass).async_get(device_id)
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="not_a_printer",
-                translation_placeholders={"device": device_id},
+                translation_placeholders={"device": (device.name if device else None) or device_id},
             )
     request = JobRequest(
         file_url=call.data.get(ATTR_FILE_URL),

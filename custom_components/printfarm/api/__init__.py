@@ -3,6 +3,7 @@
 from .autoprintfarm import AutoPrintFarm, verify_webhook_signature
 from .autoprintfarm_models import Webhook
 from .bambu import BambuPrinterClient, async_create_ssl_context, create_ssl_context
+from .events import PRINT_ERROR_CANCELLED, derive_events
 from .exceptions import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
@@ -49,6 +50,7 @@ from .push import (
 __all__ = [
     "ACTIVE_JOB_STATUSES",
     "OPEN_JOB_STATUSES",
+    "PRINT_ERROR_CANCELLED",
     "Account",
     "AutoPrintFarm",
     "BambuPrinterClient",
@@ -88,5 +90,6 @@ __all__ = [
     "Webhook",
     "async_create_ssl_context",
     "create_ssl_context",
+    "derive_events",
     "verify_webhook_signature",
 ]

@@ -476,7 +476,9 @@ class BambuPrinterClient:
             self._note_replies(message)
             raw = merge_report(self._raw, message)
         else:
+            # A lost delta leaves values stale on printers that send only changes: ask for all.
             raw = self._raw
+            self._request_pushall()
         was_available, self._available = self._available, True
         if raw is not self._raw or not was_available:
             self._raw = raw

@@ -1,0 +1,230 @@
+"""Tests for what every printfarm entity shares: devices, pushed state and its writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.homeassistant import SERVICE_UPDATE_ENTITY
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import DOMAIN as HA_DOMAIN
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.printfarm.const import CONF_STALE_TIMEOUT, DOMAIN
+from farmsim import FarmSim
+
+from .conftest import autoprintfarm_entry, setup_entry
+
+PRINTERS = ("x1c_01", "p1s_01", "a1_01")
+
+
+@pytest.fixture
+async def init_integration(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
+    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
+    assert await async_setup_component(hass, HA_DOMAIN, {})
+    entry = await setup_entry(hass, autoprintfarm_entry(sim))
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
+    """Wait until pushed state makes the predicate true."""
+    async with asyncio.timeout(10):
+        while not predicate():
+            await hass.async_block_till_done()
+            await asyncio.sleep(0.02)
+
+
+def value(hass: HomeAssistant, entity_id: str) -> str | None:
+    """Return the state of an entity, or None without one."""
+    return state.state if (state := hass.states.get(entity_id)) else None
+
+
+def printer_id(sim: FarmSim, name: str) -> str:
+    """Return the farm ID of a simulated printer."""
+    return next(p.id for p in sim.world.printers.values() if p.name == name)
+
+
+async def refresh(hass: HomeAssistant) -> None:
+    """Refresh the farm's data now, as a user asking for an update does."""
+    await hass.services.async_call(
+        HA_DOMAIN,
+        SERVICE_UPDATE_ENTITY,
+        {ATTR_ENTITY_ID: "sensor.farmsim_queued_jobs"},
+        blocking=True,
+    )
+    # A refresh asked for within the cooldown of the last one runs when the cooldown ends
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def idle_and_stable(hass: HomeAssistant) -> bool:
+    """Return whether every printer pushed its idle state at room temperature."""
+    return value(hass, "light.x1c_01_chamber_light") == STATE_ON and all(
+        value(hass, f"sensor.{printer}_nozzle_temperature") == "25.0" for printer in PRINTERS
+    )
+
+
+async def test_devices(
+    hass: HomeAssistant,
+    sim: FarmSim,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Test a device per printer, linked to the farm, says what the printer is."""
+    farm = device_registry.async_get_device({(DOMAIN, str(init_integration.unique_id))})
+    assert farm is not None
+    assert farm.name == "farmsim"
+    assert farm.entry_type is dr.DeviceEntryType.SERVICE
+
+    for printer in sim.world.printers.values():
+        device = device_registry.async_get_device(
+            {(DOMAIN, f"{init_integration.unique_id}_{printer.id}")}
+        )
+        assert device is not None
+        assert device.name == printer.name
+        assert device.manufacturer == "Bambu Lab"
+        assert device.model == printer.model.product_name
+        assert device.serial_number == printer.serial
+        assert device.sw_version == printer.model.firmware
+        assert device.via_device_id == farm.id
+
+
+async def test_write_only_on_change(
+    hass: HomeAssistant, sim: FarmSim, init_integration: MockConfigEntry
+) -> None:
+    """Test pushed reports that change nothing an entity shows write nothing for it."""
+    await wait_for(hass, lambda: idle_and_stable(hass))
+    watched = {
+        "sensor.x1c_01",
+        "sensor.x1c_01_nozzle_temperature",
+        "sensor.x1c_01_bed_temperature",
+        "sensor.x1c_01_progress",
+        "sensor.x1c_01_estimated_finish",
+        "binary_sensor.x1c_01_online",
+        "binary_sensor.x1c_01_error",
+        "button.x1c_01_pause_print",
+        "event.x1c_01_print",
+        "select.x1c_01_print_speed",
+        "light.x1c_01_chamber_light",
+    }
+    writes: list[str] = []
+
+    @callback
+    def is_watched(data: dict[str, str]) -> bool:
+        return data["entity_id"] in watched
+
+    @callback
+    def written(event: Event) -> None:
+        writes.append(event.data["entity_id"])
+
+    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        init_integration.async_on_unload(
+            hass.bus.async_listen(event_type, written, event_filter=is_watched)
+        )
+
+    # The X1C sends a full report every 50 ms; idle at room temperature, nothing changes
+    x1c = printer_id(sim, "X1C-01")
+    published = sim.ctx.counters.mqtt_published[x1c]
+    await wait_for(hass, lambda: sim.ctx.counters.mqtt_published[x1c] >= published + 20)
+    await hass.async_block_till_done()
+    assert writes == []
+
+    # Heating the nozzle changes its temperature, and only that is written
+    sim.world.set_targets(x1c, nozzle=60)
+    await wait_for(hass, lambda: float(value(hass, "sensor.x1c_01_nozzle_temperature") or 0) > 26)
+    assert set(writes) == {"sensor.x1c_01_nozzle_temperature"}
+    assert len(writes) < sim.ctx.counters.mqtt_published[x1c] - published
+
+
+@pytest.mark.freeze_time("2026-01-01 12:00:00", tick=True)
+async def test_silent_printer(
+    hass: HomeAssistant, sim: FarmSim, freezer: FrozenDateTimeFactory
+) -> None:
+    """Test a printer that stops reporting makes its pushed readings unavailable, until back."""
+    entry = autoprintfarm_entry(sim)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_STALE_TIMEOUT: 10})
+    await setup_entry(hass, entry)
+    await wait_for(hass, lambda: idle_and_stable(hass))
+    pushed_only = (
+        "sensor.x1c_01_nozzle_temperature",
+        "sensor.x1c_01_chamber_temperature",
+        "select.x1c_01_print_speed",
+        "light.x1c_01_chamber_light",
+    )
+
+    sim.world.set_silent(printer_id(sim, "X1C-01"), silent=True)
+    freezer.tick(11)
+    await wait_for(hass, lambda: value(hass, "binary_sensor.x1c_01_online") == STATE_OFF)
+    # The other printers report on (their next report follows the jump in time at once)
+    await wait_for(hass, lambda: value(hass, "sensor.p1s_01_nozzle_temperature") == "25.0")
+    await wait_for(hass, lambda: value(hass, "binary_sensor.p1s_01_online") == STATE_ON)
+    for entity_id in pushed_only:
+        assert value(hass, entity_id) == STATE_UNAVAILABLE
+    # What the farm knows stays
+    assert value(hass, "sensor.x1c_01") == "idle"
+    assert value(hass, "binary_sensor.x1c_01_online") == STATE_OFF
+
+    sim.world.set_silent(printer_id(sim, "X1C-01"), silent=False)
+    await wait_for(hass, lambda: value(hass, "binary_sensor.x1c_01_online") == STATE_ON)
+    assert value(hass, "sensor.x1c_01_nozzle_temperature") == "25.0"
+    assert value(hass, "select.x1c_01_print_speed") == "standard"
+    assert value(hass, "light.x1c_01_chamber_light") == STATE_ON
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_printers_join_and_leave(
+    hass: HomeAssistant,
+    sim: FarmSim,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Test a printer added to the farm gets a device, and loses it when it leaves."""
+    printer = sim.world.add_printer(model="A1MINI", name="A1 mini-01")
+    identifier = {(DOMAIN, f"{init_integration.unique_id}_{printer.id}")}
+    assert device_registry.async_get_device(identifier) is None
+
+    await refresh(hass)
+    device = device_registry.async_get_device(identifier)
+    assert device is not None
+    assert device.model == "A1 mini"
+    assert value(hass, "sensor.a1_mini_01") == "idle"
+    assert value(hass, "binary_sensor.a1_mini_01_online") == STATE_ON
+    assert hass.states.get("event.a1_mini_01_print") is not None
+    # Without a LAN connection, it has no readings only a printer pushes
+    assert hass.states.get("sensor.a1_mini_01_nozzle_temperature") is None
+    assert hass.states.get("select.a1_mini_01_print_speed") is None
+    entities = er.async_entries_for_device(entity_registry, device.id)
+    assert entities
+
+    sim.world.remove_printer(printer.id)
+    await refresh(hass)
+    assert device_registry.async_get_device(identifier) is None
+    for entity in entities:
+        assert entity_registry.async_get(entity.entity_id) is None
+        assert hass.states.get(entity.entity_id) is None
+    # The other printers stay
+    assert value(hass, "sensor.x1c_01") == "idle"
+
+    # A printer that comes back gets its device and entities again
+    sim.world.printers[printer.id] = printer
+    await refresh(hass)
+    assert device_registry.async_get_device(identifier) is not None
+    assert value(hass, "sensor.a1_mini_01") == "idle"
