@@ -150,10 +150,7 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         client = self.client
         sent = client.budget.sent
         try:
-            printers = await client.printers()
-            jobs = await client.jobs(statuses=OPEN_JOB_STATUSES)
-            materials = await client.materials()
-            summary = await client.summary()
+            snapshot = await client.snapshot()
         except PrintFarmAuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="authentication_failed"
@@ -178,10 +175,10 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             self._requests_per_refresh = used
         self.update_interval = self._interval(budget)
         return FarmData(
-            printers={printer.id: printer for printer in printers},
-            jobs=jobs,
-            materials={material.id: material for material in materials},
-            summary=summary,
+            printers={printer.id: printer for printer in snapshot.printers},
+            jobs=snapshot.jobs,
+            materials={material.id: material for material in snapshot.materials},
+            summary=snapshot.summary,
             budget=budget,
         )
 

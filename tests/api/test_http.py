@@ -503,3 +503,18 @@ def test_budget_reports_sustainable_rate_and_requests_sent() -> None:
     assert headers.snapshot().per_hour is None
     headers.update(200, {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "99"})
     assert headers.snapshot().per_hour == 50
+
+
+def test_share_count_restarts_with_the_services_window() -> None:
+    """Test a new window announced by X-RateLimit-Reset frees the share at once."""
+    now = 1_000_000.0
+    limiter = RateLimiter(clock=lambda: now, share=0.5)
+    limiter.update(200, {"X-RateLimit-Limit": "4", "X-RateLimit-Reset": str(int(now) + 10)})
+    limiter.acquire()
+    limiter.acquire()
+    with pytest.raises(PrintFarmRateLimitError):
+        limiter.acquire()
+    # The service already counts in its next window while the client's clock lags behind.
+    limiter.update(200, {"X-RateLimit-Limit": "4", "X-RateLimit-Reset": str(int(now) + 3610)})
+    limiter.acquire()
+    assert limiter.snapshot().remaining == 0

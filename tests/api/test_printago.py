@@ -25,6 +25,7 @@ from custom_components.printfarm.api.exceptions import (
 )
 from custom_components.printfarm.api.http import RetryPolicy
 from custom_components.printfarm.api.models import (
+    OPEN_JOB_STATUSES,
     JobPriority,
     JobRequest,
     JobStatus,
@@ -328,6 +329,27 @@ async def test_summary(farmsim: FarmSim) -> None:
     assert summary.low_stock_materials == 1
     async with _client(farmsim) as client:
         assert (await client.summary()).low_stock_materials == 0
+
+
+async def test_snapshot_fetches_each_list_once(farmsim: FarmSim) -> None:
+    """A snapshot equals the separate calls but costs fewer requests."""
+    world = farmsim.world
+    world.submit_job(source="printago", file_url="parts/cube.stl")
+    async with _client(farmsim, low_stock_grams=150) as client:
+        sent = client.budget.sent
+        snapshot = await client.snapshot()
+        used = client.budget.sent - sent
+        sent = client.budget.sent
+        printers = await client.printers()
+        jobs = await client.jobs(statuses=OPEN_JOB_STATUSES)
+        materials = await client.materials()
+        summary = await client.summary()
+        separately = client.budget.sent - sent
+    assert snapshot.printers == printers
+    assert snapshot.jobs == jobs
+    assert snapshot.materials == materials
+    assert snapshot.summary == summary
+    assert used <= separately / 2
 
 
 # Budget

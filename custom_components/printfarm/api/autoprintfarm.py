@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import hmac
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from .exceptions import (
     PrintFarmValidationError,
 )
 from .farm import FarmClient
-from .http import IDEMPOTENCY_HEADER, RateLimiter, RequestEngine, RetryPolicy
+from .http import IDEMPOTENCY_HEADER, RateLimiter, RequestEngine, RetryPolicy, wall_clock
 from .models import (
     Account,
     FarmSummary,
@@ -116,7 +115,7 @@ class AutoPrintFarm(FarmClient):
     budget_share: float = 1.0
     page_size: int = 100
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    clock: Callable[[], float] = field(default=time.time, repr=False)
+    clock: Callable[[], float] = field(default=wall_clock, repr=False)
     _engine: RequestEngine = field(init=False, repr=False)
     _offset_pages: bool = field(init=False, repr=False)
 

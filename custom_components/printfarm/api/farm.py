@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from typing import ClassVar, Self
 
 from .models import (
+    OPEN_JOB_STATUSES,
     Account,
+    FarmSnapshot,
     FarmSummary,
     Job,
     JobRequest,
@@ -95,6 +97,15 @@ class FarmClient(ABC):
     @abstractmethod
     async def summary(self) -> FarmSummary:
         """Return the farm at a glance."""
+
+    async def snapshot(self) -> FarmSnapshot:
+        """Return printers, open jobs, filament and summary with as few requests as possible."""
+        return FarmSnapshot(
+            printers=await self.printers(),
+            jobs=await self.jobs(statuses=OPEN_JOB_STATUSES),
+            materials=await self.materials(),
+            summary=await self.summary(),
+        )
 
     @abstractmethod
     async def close(self) -> None:

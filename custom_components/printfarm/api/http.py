@@ -114,6 +114,11 @@ class RetryPolicy:
         return rng.uniform(0, self.ceiling(retry))
 
 
+def wall_clock() -> float:
+    """Return the time now; looked up at each call, so a test can move it."""
+    return time.time()
+
+
 # Service limits without a stated window (X-RateLimit-*) are hourly, as the seed says.
 HOUR = 3600.0
 
@@ -122,7 +127,7 @@ HOUR = 3600.0
 class RateLimiter:
     """The request budget as the client knows it: headers, 429 answers and its own count."""
 
-    clock: Clock = time.time
+    clock: Clock = field(default=wall_clock)
     share: float = 1.0
     windows: tuple[tuple[int, float], ...] = ()
     limit: int | None = None
@@ -201,7 +206,11 @@ class RateLimiter:
         if (reset := as_float(headers.get("X-RateLimit-Reset"))) is not None and math.isfinite(
             reset
         ):
-            self.reset_at = reset if reset > EPOCH_THRESHOLD else now + reset
+            reset_at = reset if reset > EPOCH_THRESHOLD else now + reset
+            if self.reset_at is not None and reset_at > self.reset_at + 1:
+                # A new window: what was used of the share belonged to the old one.
+                self._used = 1
+            self.reset_at = reset_at
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             until = parse_retry_after(headers.get("Retry-After"), now)
             if until is None and self.reset_at is not None and self.reset_at > now:

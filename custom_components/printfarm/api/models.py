@@ -153,6 +153,16 @@ class FarmSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FarmSnapshot:
+    """The farm's printers, open jobs, filament and summary, fetched together."""
+
+    printers: list[Printer]
+    jobs: list[Job]
+    materials: list[Material]
+    summary: FarmSummary
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobRequest:
     """What to print: a file (AutoPrintFarm) or a part (Printago), and where."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,10 +20,11 @@ from .exceptions import (
     PrintFarmValidationError,
 )
 from .farm import FarmClient
-from .http import RateLimiter, RequestEngine, RetryPolicy
+from .http import RateLimiter, RequestEngine, RetryPolicy, wall_clock
 from .models import (
     OPEN_JOB_STATUSES,
     Account,
+    FarmSnapshot,
     FarmSummary,
     Job,
     JobPriority,
@@ -67,7 +67,7 @@ class Printago(FarmClient):
     page_size: int = 1000
     low_stock_grams: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    clock: Callable[[], float] = field(default=time.time, repr=False)
+    clock: Callable[[], float] = field(default=wall_clock, repr=False)
     _engine: RequestEngine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -313,8 +313,14 @@ class Printago(FarmClient):
 
     async def summary(self) -> FarmSummary:
         """Return the farm at a glance, computed from printers and jobs."""
+        return (await self.snapshot()).summary
+
+    async def snapshot(self) -> FarmSnapshot:
+        """Return printers, open jobs, filament and summary; each list is fetched once."""
         open_items = await self._job_statuses(OPEN_JOB_STATUSES)
         printers = await self._printers(self._status_map(open_items))
+        jobs = [job for job in parse.jobs(open_items) if job.status in OPEN_JOB_STATUSES]
+        materials = await self.materials()
         now = self.clock()
         day_start = datetime.fromtimestamp(now - now % DAY, UTC)
         params = {
@@ -322,10 +328,9 @@ class Printago(FarmClient):
             "printingCompletedAt.gte": day_start.isoformat().replace("+00:00", "Z"),
         }
         completed = await self._list("print-jobs", what="print jobs", params=params)
-        low = 0
-        if self.low_stock_grams is not None:
-            low = sum(material.low_stock for material in await self.materials())
-        return parse.summary(printers, parse.jobs(open_items), len(completed), low)
+        low = sum(material.low_stock for material in materials)
+        summary = parse.summary(printers, jobs, len(completed), low)
+        return FarmSnapshot(printers=printers, jobs=jobs, materials=materials, summary=summary)
 
     async def close(self) -> None:
         """Close the web session if the client opened it."""

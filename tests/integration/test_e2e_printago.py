@@ -1,0 +1,268 @@
+"""End to end: a Printago store whose printers report over its realtime feed, all simulated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.printfarm.api import Printago
+from custom_components.printfarm.const import DOMAIN
+from farmsim import FarmSim
+from farmsim.models import JobStatus, Phase
+from farmsim.testing import running_farmsim
+
+# The story prints for an hour in a second: the request budget of that hour fits in a minute
+LIMITS = ((600, 60.0), (6000, 3600.0))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[FarmSim]:
+    """Run the simulated farm with Printago's budget scaled to the story's pace."""
+    async with running_farmsim(printers=3, report_interval=0.05, printago_limits=LIMITS) as farm:
+        yield farm
+
+
+@pytest.fixture(autouse=True)
+def scaled_budget() -> Iterator[None]:
+    """Give the client the same scaled budget."""
+    with patch("custom_components.printfarm.Printago", partial(Printago, rate_windows=LIMITS)):
+        yield
+
+
+async def admin(
+    hass: HomeAssistant, sim: FarmSim, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """Call farmsim's admin API."""
+    session = async_get_clientsession(hass)
+    async with session.request(method, f"{sim.admin_url}/{path}", json=body) as response:
+        assert response.status < 300, await response.text()
+        return await response.json()
+
+
+async def wait_for(hass: HomeAssistant, check: Callable[[], bool], seconds: float = 10) -> None:
+    """Wait until a condition on Home Assistant's state holds."""
+    async with asyncio.timeout(seconds):
+        while True:
+            await hass.async_block_till_done()
+            if check():
+                return
+            await asyncio.sleep(0.02)
+
+
+def entity(hass: HomeAssistant, device_name: str, domain: str, key: str) -> str:
+    """Return the entity id of a device's entity by its translation key."""
+    registry = er.async_get(hass)
+    return next(
+        entry.entity_id
+        for device in dr.async_get(hass).devices.values()
+        if device.name == device_name
+        for entry in er.async_entries_for_device(registry, device.id)
+        if entry.domain == domain and entry.translation_key == key
+    )
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    """Return the state of an entity."""
+    current = hass.states.get(entity_id)
+    assert current is not None
+    return current.state
+
+
+async def advance(hass: HomeAssistant, sim: FarmSim, seconds: float) -> None:
+    """Let simulated time pass on the farm."""
+    sim.world.clock.advance(seconds)
+    sim.world.tick()
+    await hass.async_block_till_done()
+
+
+async def refresh_farm(hass: HomeAssistant, entity_id: str) -> None:
+    """Ask for a refresh of the farm, as a user can, and let it run."""
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": entity_id}, blocking=True
+    )
+    # Refreshes asked for within ten seconds of the last run when those ten seconds are over
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def press(hass: HomeAssistant, entity_id: str) -> None:
+    """Press a button."""
+    await hass.services.async_call("button", "press", {"entity_id": entity_id}, blocking=True)
+
+
+async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
+    """Test the whole story of a Printago store, from the config flow to an expired key."""
+    printago = sim.connection["printago"]
+    printer = next(p for p in sim.world.printers.values() if p.name == "X1C-01")
+    part = next(p for p in sim.world.parts.values() if p.name == "Calibration cube")
+    assert await async_setup_component(hass, "homeassistant", {})
+
+    # Connect the store through the config flow
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "printago"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "url": printago["base_url"],
+            "api_key": printago["api_key"],
+            "store_id": printago["store_id"],
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    status = entity(hass, "X1C-01", "sensor", "status")
+    progress = entity(hass, "X1C-01", "sensor", "progress")
+    nozzle = entity(hass, "X1C-01", "sensor", "nozzle_temperature")
+    print_event = entity(hass, "X1C-01", "event", "print")
+    active_jobs = entity(hass, entry.title, "sensor", "jobs_active")
+    queued_jobs = entity(hass, entry.title, "sensor", "jobs_queued")
+    # Telemetry comes over the realtime feed
+    await wait_for(hass, lambda: state(hass, nozzle) not in (STATE_UNAVAILABLE, STATE_UNKNOWN))
+    assert state(hass, status) == "idle"
+    assert state(hass, active_jobs) == "0"
+
+    events: list[str] = []
+
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        old, new = event.data["old_state"], event.data["new_state"]
+        if (
+            event.data["entity_id"] == print_event
+            and new is not None
+            and (old is None or old.state != new.state)
+            and new.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+        ):
+            events.append(new.attributes["event_type"])
+
+    stop_recording = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    device = next(
+        d
+        for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        if d.name == "X1C-01"
+    )
+
+    # Submit the part to the printer through the action
+    response = await hass.services.async_call(
+        DOMAIN,
+        "submit_job",
+        {"config_entry_id": entry.entry_id, "part_id": part.id, "printer": device.id},
+        blocking=True,
+        return_response=True,
+    )
+    job = sim.world.job(response["jobs"][0]["id"])
+    assert job.target_printer_id == printer.id
+    spool = sim.world.spools[str(job.spool_id)]
+    grams_before = spool.remaining_grams
+    assert state(hass, active_jobs) == "1"
+    await wait_for(hass, lambda: state(hass, status) == "preparing")
+    await wait_for(hass, lambda: events == ["print_started"])
+
+    # Heating, then printing with progress
+    await advance(hass, sim, 420)
+    await wait_for(hass, lambda: state(hass, status) == "printing")
+    await advance(hass, sim, 450)
+    await wait_for(hass, lambda: 30 < float(state(hass, progress)) < 70)
+
+    # Pause with the button, resume with the action
+    await press(hass, entity(hass, "X1C-01", "button", "pause"))
+    assert printer.phase is Phase.PAUSE
+    await wait_for(hass, lambda: state(hass, status) == "paused")
+    await hass.services.async_call(DOMAIN, "resume_job", {"device_id": device.id}, blocking=True)
+    assert job.status is JobStatus.PRINTING
+    await wait_for(hass, lambda: state(hass, status) == "printing")
+
+    # Finished: the queue and the spool follow
+    await advance(hass, sim, 600)
+    await wait_for(hass, lambda: state(hass, status) == "finished")
+    assert job.status is JobStatus.COMPLETED
+    assert events == ["print_started", "print_paused", "print_resumed", "print_finished"]
+    await refresh_farm(hass, active_jobs)
+    assert state(hass, active_jobs) == "0"
+    material = next(
+        e.entity_id
+        for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if e.domain == "sensor" and e.unique_id.endswith(f"_{spool.printago_id}_material_remaining")
+    )
+    assert float(state(hass, material)) == round(grams_before - part.profile.grams, 1)
+
+    # Clear the bed; then cancel one job with the button and another with the action
+    await press(hass, entity(hass, "X1C-01", "button", "clear_bed"))
+    await wait_for(hass, lambda: state(hass, status) == "idle")
+    response = await hass.services.async_call(
+        DOMAIN,
+        "submit_job",
+        {
+            "config_entry_id": entry.entry_id,
+            "part_id": part.id,
+            "printer": device.id,
+            "quantity": 2,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    first, second = (sim.world.job(job["id"]) for job in response["jobs"])
+    await wait_for(hass, lambda: state(hass, status) == "preparing")
+    await press(hass, entity(hass, "X1C-01", "button", "cancel"))
+    assert first.status is JobStatus.CANCELLED
+    await wait_for(hass, lambda: events[-1] == "print_cancelled")
+    await hass.services.async_call(
+        DOMAIN,
+        "cancel_job",
+        {"config_entry_id": entry.entry_id, "job_id": second.printago_id},
+        blocking=True,
+    )
+    assert second.status is JobStatus.CANCELLED
+    await refresh_farm(hass, queued_jobs)
+    assert state(hass, queued_jobs) == "0"
+    stop_recording()
+
+    # A printer that drops off the network turns unavailable, and comes back
+    await admin(hass, sim, "POST", f"printers/{printer.id}/online", {"online": False})
+    await wait_for(hass, lambda: state(hass, nozzle) == STATE_UNAVAILABLE)
+    await admin(hass, sim, "POST", f"printers/{printer.id}/online", {"online": True})
+    await wait_for(hass, lambda: state(hass, nozzle) != STATE_UNAVAILABLE)
+
+    # Printago cannot tell a printer that went silent from an idle one (its stats are sent on
+    # change only), but when the realtime feed itself goes away, so do the live readings
+    await admin(hass, sim, "POST", "brokers", {"target": "printago", "action": "stop"})
+    await wait_for(hass, lambda: state(hass, nozzle) == STATE_UNAVAILABLE)
+    await admin(hass, sim, "POST", "brokers", {"target": "printago", "action": "start"})
+    await wait_for(hass, lambda: state(hass, nozzle) != STATE_UNAVAILABLE, seconds=20)
+
+    # An expired key starts reauthentication; the new key brings the store back
+    rotated = await admin(hass, sim, "POST", "keys/printago/rotate")
+    await refresh_farm(hass, active_jobs)
+    assert state(hass, active_jobs) == STATE_UNAVAILABLE
+    (flow,) = entry.async_get_active_flows(hass, {"reauth"})
+    assert entry.state is ConfigEntryState.LOADED
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"api_key": rotated["api_key"]}
+    )
+    assert result["reason"] == "reauth_successful"
+    await wait_for(hass, lambda: state(hass, active_jobs) == "0")
+    await wait_for(hass, lambda: state(hass, nozzle) not in (STATE_UNAVAILABLE, STATE_UNKNOWN))
+    assert not (await admin(hass, sim, "GET", "counters"))["rate_limited"]
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
