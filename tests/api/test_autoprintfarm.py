@@ -45,7 +45,8 @@ from farmsim import FarmSim
 from farmsim.autoprintfarm import READ_SCOPES, register_api_key
 from farmsim.testing import running_farmsim
 
-FAST = RetryPolicy(attempts=3, base=0.001, cap=0.01)
+from .helpers import FAST, admin, requests_sent
+
 FILE = "https://files.printfarm.invalid/models/bracket.gcode.3mf"
 SECRET = "OMGSPIDERS-OMGPUPPIES"
 WAIT = 5.0
@@ -59,20 +60,6 @@ def _client(sim: FarmSim, **kwargs: Any) -> AutoPrintFarm:
         "retry": FAST,
     }
     return AutoPrintFarm(**(options | kwargs))
-
-
-async def _admin(sim: FarmSim, method: str, path: str, body: Any = None) -> Any:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, f"{sim.admin_url}/{path}", json=body) as response,
-    ):
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
-async def _sent(sim: FarmSim) -> int:
-    counters = await _admin(sim, "GET", "counters")
-    return sum(counters["requests"].get("autoprintfarm", {}).values())
 
 
 @pytest.fixture
@@ -97,9 +84,9 @@ async def test_account(farmsim: FarmSim, client: AutoPrintFarm) -> None:
 async def test_printers_follow_pages() -> None:
     """Every printer is returned, across pages, with its identity normalized."""
     async with running_farmsim(printers=25) as sim, _client(sim, page_size=10) as client:
-        await _admin(sim, "POST", "counters/reset")
+        await admin(sim, "POST", "counters/reset")
         printers = await client.printers()
-        assert await _sent(sim) == 3
+        assert await requests_sent(sim, "autoprintfarm") == 3
         assert [printer.id for printer in printers] == list(sim.world.printers)
         world = sim.world.printers[printers[4].id]
         printer = printers[4]
@@ -121,23 +108,23 @@ async def test_printer_statuses(farmsim: FarmSim, client: AutoPrintFarm) -> None
     first, second, third = list(world.printers)
     world.submit_job(source="autoprintfarm", file_url=FILE, printer_id=first)
     assert (await client.printer(first)).status is PrinterStatus.PREPARING
-    await _admin(farmsim, "POST", "clock", {"advance": 120})
+    await admin(farmsim, "POST", "clock", {"advance": 120})
     printer = await client.printer(first)
     assert printer.status is PrinterStatus.PRINTING
     assert printer.current_job_id == world.printers[first].job_id
     await client.pause_printer(first)
     assert (await client.printer(first)).status is PrinterStatus.PAUSED
     await client.resume_printer(first)
-    await _admin(farmsim, "POST", f"printers/{first}/fail", {})
+    await admin(farmsim, "POST", f"printers/{first}/fail", {})
     printer = await client.printer(first)
     assert printer.status is PrinterStatus.ERROR
     assert printer.error is not None
     await client.clear_bed(first)
     assert (await client.printer(first)).status is PrinterStatus.IDLE
-    await _admin(farmsim, "POST", f"printers/{second}/online", {"online": False})
+    await admin(farmsim, "POST", f"printers/{second}/online", {"online": False})
     printer = await client.printer(second)
     assert (printer.status, printer.online) == (PrinterStatus.OFFLINE, False)
-    await _admin(farmsim, "POST", f"printers/{third}/maintenance", {"maintenance": True})
+    await admin(farmsim, "POST", f"printers/{third}/maintenance", {"maintenance": True})
     assert (await client.printer(third)).status is PrinterStatus.MAINTENANCE
 
 
@@ -146,7 +133,7 @@ async def test_printer_control_reaches_world(farmsim: FarmSim, client: AutoPrint
     world = farmsim.world
     printer_id = next(iter(world.printers))
     job = world.submit_job(source="autoprintfarm", file_url=FILE, printer_id=printer_id)
-    await _admin(farmsim, "POST", "clock", {"advance": 120})
+    await admin(farmsim, "POST", "clock", {"advance": 120})
     await client.stop_printer(printer_id)
     assert job.status.value == "cancelled"
     printer = await client.printer(printer_id)
@@ -171,7 +158,7 @@ async def test_jobs_filter_sort_and_pages(farmsim: FarmSim) -> None:
     printer_id = next(iter(world.printers))
     for index in range(7):
         world.submit_job(source="autoprintfarm", file_url=f"https://x.invalid/{index}.3mf")
-        await _admin(farmsim, "POST", "clock", {"advance": 1})
+        await admin(farmsim, "POST", "clock", {"advance": 1})
     async with _client(farmsim, page_size=2) as client:
         jobs = await client.jobs()
         assert len(jobs) == 7
@@ -231,20 +218,20 @@ async def test_submit_job_survives_dropped_responses(
     farmsim: FarmSim, client: AutoPrintFarm
 ) -> None:
     """A response lost after the job was created is retried without a second job."""
-    await _admin(farmsim, "PATCH", "faults/autoprintfarm", {"drop_next": 1})
+    await admin(farmsim, "PATCH", "faults/autoprintfarm", {"drop_next": 1})
     jobs = await client.submit_job(JobRequest(file_url=FILE, quantity=3))
     assert len(jobs) == 3
     assert sorted(job.id for job in jobs) == sorted(farmsim.world.jobs)
-    counters = await _admin(farmsim, "GET", "counters")
+    counters = await admin(farmsim, "GET", "counters")
     assert counters["responses"]["autoprintfarm"]["dropped"] == 1
 
 
 async def test_submit_job_survives_server_errors(farmsim: FarmSim, client: AutoPrintFarm) -> None:
     """5xx answers are retried; a caller retrying with the same key gets the same jobs."""
-    await _admin(farmsim, "PATCH", "faults/autoprintfarm", {"error_next": 2})
+    await admin(farmsim, "PATCH", "faults/autoprintfarm", {"error_next": 2})
     jobs = await client.submit_job(JobRequest(file_url=FILE), idempotency_key="order-1")
     assert len(farmsim.world.jobs) == 1
-    await _admin(farmsim, "PATCH", "faults/autoprintfarm", {"error_next": 3})
+    await admin(farmsim, "PATCH", "faults/autoprintfarm", {"error_next": 3})
     with pytest.raises(PrintFarmServerError):
         await client.submit_job(JobRequest(file_url=FILE), idempotency_key="order-2")
     assert len(farmsim.world.jobs) == 1
@@ -259,7 +246,7 @@ async def test_job_actions_reach_world(farmsim: FarmSim, client: AutoPrintFarm) 
     world = farmsim.world
     printer_id = next(iter(world.printers))
     job = world.submit_job(source="autoprintfarm", file_url=FILE, printer_id=printer_id)
-    await _admin(farmsim, "POST", "clock", {"advance": 120})
+    await admin(farmsim, "POST", "clock", {"advance": 120})
     await client.pause_job(job.id)
     assert (await client.job(job.id)).status is JobStatus.PAUSED
     await client.resume_job(job.id)
@@ -314,7 +301,7 @@ async def test_rate_limit_known_before_sending() -> None:
             await client.printers()
         assert err.value.status is None
         assert err.value.retry_at == budget.reset_at
-        assert await _sent(sim) == 5
+        assert await requests_sent(sim, "autoprintfarm") == 5
 
 
 async def test_rate_limit_answered_by_service() -> None:
@@ -332,7 +319,7 @@ async def test_rate_limit_answered_by_service() -> None:
             assert client.budget.blocked_until == err.value.retry_at
             with pytest.raises(PrintFarmRateLimitError):
                 await client.printers()
-        counters = await _admin(sim, "GET", "counters")
+        counters = await admin(sim, "GET", "counters")
         assert counters["rate_limited"]["autoprintfarm"] == 1
 
 
@@ -347,7 +334,7 @@ async def test_budget_share() -> None:
         assert (client.budget.limit, client.budget.remaining) == (5, 0)
         with pytest.raises(PrintFarmRateLimitError):
             await client.account()
-        assert await _sent(sim) == 5
+        assert await requests_sent(sim, "autoprintfarm") == 5
 
 
 # Failures
@@ -359,7 +346,7 @@ async def test_wrong_key(farmsim: FarmSim) -> None:
         with pytest.raises(PrintFarmAuthenticationError, match="Invalid API key") as err:
             await client.account()
     assert (err.value.status, err.value.code) == (401, "invalid_api_key")
-    counters = await _admin(farmsim, "GET", "counters")
+    counters = await admin(farmsim, "GET", "counters")
     assert counters["responses"]["autoprintfarm"]["401"] == 1
 
 
@@ -374,7 +361,7 @@ async def test_missing_scope(farmsim: FarmSim) -> None:
 
 async def test_timeout(farmsim: FarmSim) -> None:
     """A slow service raises a timeout after the retries."""
-    await _admin(farmsim, "PATCH", "faults/autoprintfarm", {"latency_ms": 300})
+    await admin(farmsim, "PATCH", "faults/autoprintfarm", {"latency_ms": 300})
     async with _client(farmsim, request_timeout=0.05) as client:
         with pytest.raises(PrintFarmTimeoutError):
             await client.printers()

@@ -38,7 +38,8 @@ from farmsim.models import PRINT_ERROR_CANCELLED, Phase, Printer
 from farmsim.mosquitto import MosquittoBroker
 from farmsim.testing import running_farmsim
 
-TIMEOUT = 10.0
+from .helpers import TIMEOUT, wait_until
+
 P1S = 1  # index of the P1S (delta reports) in the default farm; 0 is an X1C (full reports)
 JOB_URL = "https://x.example/a.3mf?sim_seconds=600&sim_grams=5"
 E = PrinterEventType
@@ -53,13 +54,6 @@ BROKERS = [
         ),
     ),
 ]
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:  # noqa: ASYNC109
-    """Wait until a condition holds, failing the test after a timeout."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 class Recorder:

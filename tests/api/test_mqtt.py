@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,17 +28,12 @@ from custom_components.printfarm.api.mqtt import (
 from farmsim.certs import CertificateAuthority
 from farmsim.mqtt import Broker, ConnackCode
 
+from .helpers import wait_until
+
 HOST = "127.0.0.1"
 TIMEOUT = 5.0
 USERNAME = "frenck"
 PASSWORD = "OMGPUPPIES"
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:  # noqa: ASYNC109
-    """Wait until a condition holds, failing the test after a timeout."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 def _authenticate(client_id: str, username: str | None, password: str | None) -> int:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -36,7 +35,8 @@ from farmsim import FarmSim
 from farmsim.models import Job as WorldJob
 from farmsim.testing import running_farmsim
 
-FAST = RetryPolicy(attempts=3, base=0.001, cap=0.01)
+from .helpers import FAST, admin, requests_sent, sim_counters
+
 LIMITS = ((3, 60.0), (10, 3600.0))
 
 
@@ -61,24 +61,6 @@ def _client(sim: FarmSim, **kwargs: Any) -> Printago:
         "retry": FAST,
     }
     return Printago(**(options | kwargs))
-
-
-async def _admin(sim: FarmSim, method: str, path: str, body: Any = None) -> Any:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, f"{sim.admin_url}/{path}", json=body) as response,
-    ):
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
-async def _counters(sim: FarmSim) -> dict[str, Any]:
-    counters: dict[str, Any] = await _admin(sim, "GET", "counters")
-    return counters
-
-
-async def _sent(sim: FarmSim) -> int:
-    return sum((await _counters(sim))["requests"].get("printago", {}).values())
 
 
 def _printago_ids(sim: FarmSim) -> list[str]:
@@ -121,15 +103,15 @@ async def test_wrong_credentials(farmsim: FarmSim) -> None:
         with pytest.raises(PrintFarmPermissionError, match="no access to this store") as perm:
             await client.printers()
     assert perm.value.status == 403
-    assert (await _counters(farmsim))["responses"]["printago"] == {"401": 1, "403": 1}
+    assert (await sim_counters(farmsim))["responses"]["printago"] == {"401": 1, "403": 1}
 
 
 async def test_printers_follow_pages() -> None:
     """Every printer is returned across pages, with its identity normalized."""
     async with running_farmsim(printers=25) as sim, _client(sim, page_size=10) as client:
-        await _admin(sim, "POST", "counters/reset")
+        await admin(sim, "POST", "counters/reset")
         printers = await client.printers()
-        assert await _sent(sim) == 4
+        assert await requests_sent(sim, "printago") == 4
         assert [printer.id for printer in printers] == _printago_ids(sim)
         world = list(sim.world.printers.values())[7]
         printer = printers[7]
@@ -146,7 +128,7 @@ async def test_printer_statuses(farmsim: FarmSim, client: Printago) -> None:
     first, second, third = world.printers.values()
     world.submit_job(source="printago", file_url="parts/cube.stl", printer_id=first.id)
     assert (await client.printer(first.printago_id)).status is PrinterStatus.PREPARING
-    await _admin(farmsim, "POST", "clock", {"advance": 120})
+    await admin(farmsim, "POST", "clock", {"advance": 120})
     printer = await client.printer(first.printago_id)
     assert printer.status is PrinterStatus.PRINTING
     assert printer.current_job_id == world.jobs[first.job_id or ""].printago_id
@@ -160,8 +142,8 @@ async def test_printer_statuses(farmsim: FarmSim, client: Printago) -> None:
     await client.clear_bed(first.printago_id)
     assert first.bed_clear
     assert (await client.printer(first.printago_id)).status is PrinterStatus.IDLE
-    await _admin(farmsim, "POST", f"printers/{second.id}/online", {"online": False})
-    await _admin(farmsim, "POST", f"printers/{third.id}/maintenance", {"maintenance": True})
+    await admin(farmsim, "POST", f"printers/{second.id}/online", {"online": False})
+    await admin(farmsim, "POST", f"printers/{third.id}/maintenance", {"maintenance": True})
     statuses = {p.id: p.status for p in await client.printers()}
     assert statuses[second.printago_id] is PrinterStatus.OFFLINE
     assert statuses[third.printago_id] is PrinterStatus.MAINTENANCE
@@ -172,7 +154,7 @@ async def test_printer_control_refused(farmsim: FarmSim, client: Printago) -> No
     first, second, _ = farmsim.world.printers.values()
     with pytest.raises(PrintFarmConflictError, match="not printing"):
         await client.pause_printer(first.printago_id)
-    await _admin(farmsim, "POST", f"printers/{second.id}/online", {"online": False})
+    await admin(farmsim, "POST", f"printers/{second.id}/online", {"online": False})
     with pytest.raises(PrintFarmConflictError, match="offline"):
         await client.resume_printer(second.printago_id)
     with pytest.raises(PrintFarmNotFoundError, match="Printer not found"):
@@ -187,7 +169,7 @@ async def test_jobs_filter_sort_and_pages(farmsim: FarmSim) -> None:
     world = farmsim.world
     for index in range(7):
         world.submit_job(source="printago", file_url=f"parts/{index}.stl", label=f"L{index}")
-        await _admin(farmsim, "POST", "clock", {"advance": 1})
+        await admin(farmsim, "POST", "clock", {"advance": 1})
     async with _client(farmsim, page_size=3) as client:
         jobs = await client.jobs()
         assert [job.label for job in jobs] == [f"L{index}" for index in range(7)]
@@ -247,23 +229,23 @@ async def test_submit_job_reaches_world(farmsim: FarmSim, client: Printago) -> N
 
 async def test_submit_job_survives_dropped_responses(farmsim: FarmSim, client: Printago) -> None:
     """A build whose answer is lost is found by its label instead of being sent again."""
-    await _admin(farmsim, "PATCH", "faults/printago", {"drop_next": 1})
+    await admin(farmsim, "PATCH", "faults/printago", {"drop_next": 1})
     jobs = await client.submit_job(JobRequest(part_id=_part(farmsim), quantity=3, name="Cube"))
     assert len(jobs) == 3
     assert len(farmsim.world.jobs) == 3
     assert {job.label for job in jobs} == {jobs[0].label}
-    responses = (await _counters(farmsim))["responses"]["printago"]
+    responses = (await sim_counters(farmsim))["responses"]["printago"]
     assert responses["dropped"] == 1
     assert "201" not in responses
 
 
 async def test_submit_job_survives_server_errors(farmsim: FarmSim, client: Printago) -> None:
     """A build refused with 5xx is looked up, then sent again, once."""
-    await _admin(farmsim, "PATCH", "faults/printago", {"error_next": 1})
+    await admin(farmsim, "PATCH", "faults/printago", {"error_next": 1})
     jobs = await client.submit_job(JobRequest(part_id=_part(farmsim), quantity=2))
     assert len(jobs) == 2
     assert len(farmsim.world.jobs) == 2
-    responses = (await _counters(farmsim))["responses"]["printago"]
+    responses = (await sim_counters(farmsim))["responses"]["printago"]
     assert (responses["503"], responses["201"]) == (1, 1)
 
 
@@ -274,7 +256,7 @@ async def test_submit_job_same_key_is_not_sent_again(farmsim: FarmSim, client: P
     again = await client.submit_job(request, idempotency_key="order-9")
     assert [job.id for job in again] == [job.id for job in first]
     assert len(farmsim.world.jobs) == 2
-    assert (await _counters(farmsim))["responses"]["printago"]["201"] == 1
+    assert (await sim_counters(farmsim))["responses"]["printago"]["201"] == 1
 
 
 async def test_job_actions_reach_world(farmsim: FarmSim, client: Printago) -> None:
@@ -282,7 +264,7 @@ async def test_job_actions_reach_world(farmsim: FarmSim, client: Printago) -> No
     world = farmsim.world
     printer = next(iter(world.printers.values()))
     job = world.submit_job(source="printago", file_url="parts/cube.stl", printer_id=printer.id)
-    await _admin(farmsim, "POST", "clock", {"advance": 120})
+    await admin(farmsim, "POST", "clock", {"advance": 120})
     await client.pause_job(job.printago_id)
     assert (await client.job(job.printago_id)).status is JobStatus.PAUSED
     await client.resume_job(job.printago_id)
@@ -318,7 +300,7 @@ async def test_summary(farmsim: FarmSim) -> None:
     world = farmsim.world
     first = next(iter(world.printers.values()))
     world.submit_job(source="printago", file_url="parts/cube.stl", printer_id=first.id)
-    await _admin(farmsim, "POST", "clock", {"advance": 50000})
+    await admin(farmsim, "POST", "clock", {"advance": 50000})
     for index in range(3):
         world.submit_job(source="printago", file_url=f"parts/{index}.stl")
     async with _client(farmsim, low_stock_grams=150) as client:
@@ -367,9 +349,9 @@ async def test_rate_limit_answered_by_service() -> None:
         with pytest.raises(PrintFarmRateLimitError) as again:
             await client.account()
         assert again.value.status is None
-        counters = await _counters(sim)
+        counters = await sim_counters(sim)
         assert counters["rate_limited"]["printago"] == 1
-        assert await _sent(sim) == 4
+        assert await requests_sent(sim, "printago") == 4
 
 
 async def test_rate_windows_tracked_client_side() -> None:
@@ -387,15 +369,15 @@ async def test_rate_windows_tracked_client_side() -> None:
         with pytest.raises(PrintFarmRateLimitError) as err:
             await client.account()
         assert err.value.retry_at == budget.reset_at
-        assert await _sent(sim) == 3
+        assert await requests_sent(sim, "printago") == 3
         clock.now += 61
-        await _admin(sim, "POST", "rate-limits/reset")
+        await admin(sim, "POST", "rate-limits/reset")
         assert (client.budget.limit, client.budget.remaining) == (4, 1)
         await client.account()
         with pytest.raises(PrintFarmRateLimitError):
             await client.account()
-        assert await _sent(sim) == 4
-        assert (await _counters(sim))["rate_limited"] == {}
+        assert await requests_sent(sim, "printago") == 4
+        assert (await sim_counters(sim))["rate_limited"] == {}
 
 
 async def test_budget_share(farmsim: FarmSim) -> None:
@@ -405,12 +387,12 @@ async def test_budget_share(farmsim: FarmSim) -> None:
             await client.account()
         with pytest.raises(PrintFarmRateLimitError):
             await client.account()
-    assert await _sent(farmsim) == 5
+    assert await requests_sent(farmsim, "printago") == 5
 
 
 async def test_timeout(farmsim: FarmSim) -> None:
     """A slow service raises a timeout after the retries."""
-    await _admin(farmsim, "PATCH", "faults/printago", {"latency_ms": 300})
+    await admin(farmsim, "PATCH", "faults/printago", {"latency_ms": 300})
     async with _client(farmsim, request_timeout=0.05) as client:
         with pytest.raises(PrintFarmTimeoutError):
             await client.printers()

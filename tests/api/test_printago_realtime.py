@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,18 +30,12 @@ from custom_components.printfarm.api.push import (
 from farmsim import FarmSim
 from farmsim.testing import running_farmsim
 
-TIMEOUT = 10.0
+from .helpers import TIMEOUT, wait_until
+
 JOB_URL = "https://x.example/a.3mf?sim_seconds=600&sim_grams=5"
 E = PrinterEventType
 HMS_ATTR = 50331904
 HMS_SERIOUS = 0x00020007
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:  # noqa: ASYNC109
-    """Wait until a condition holds, failing the test after a timeout."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 class Recorder:

@@ -3,60 +3,22 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from farmsim.autoprintfarm import (
-    create_app,
     register_api_key,
     reset_rate_limits,
     revoke_api_key,
 )
 from farmsim.autoprintfarm.auth import READ_SCOPES
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
-from farmsim.scenario import populate
-from farmsim.world import World
+from farmsim.context import SimConfig
+
+from .helpers import START, Farm, printer_named, serve_autoprintfarm, sim_context
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-START = 1_750_000_000.0
-TIMEOUT = aiohttp.ClientTimeout(total=10)
-
-
-@dataclass
-class Farm:
-    """A running API with a client session."""
-
-    ctx: SimContext
-    app: aiohttp.web.Application
-    session: aiohttp.ClientSession
-    base: str
-
-    @property
-    def world(self) -> World:
-        """Return the world."""
-        return self.ctx.world
-
-    async def call(
-        self, method: str, path: str, *, key: str | None = None, **kwargs: Any
-    ) -> tuple[int, Any, Any]:
-        """Send a request with the main key; return status, JSON body and headers."""
-        headers = dict(kwargs.pop("headers", {}))
-        headers.setdefault(
-            "Authorization", f"Bearer {key or self.ctx.config.autoprintfarm_api_key}"
-        )
-        async with self.session.request(
-            method, self.base + path, headers=headers, **kwargs
-        ) as response:
-            body = await response.json(content_type=None)
-            return response.status, body, response.headers
 
 
 @pytest.fixture
@@ -66,19 +28,8 @@ def config() -> SimConfig:
 
 @pytest.fixture
 async def farm(config: SimConfig) -> AsyncIterator[Farm]:
-    world = World(clock=SimClock(start=START), seed=7)
-    populate(world, printers=4)
-    ctx = SimContext(config=config, world=world)
-    app = create_app(ctx)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        yield Farm(ctx=ctx, app=app, session=session, base=str(server.make_url("")))
-    await server.close()
-
-
-def printer_named(farm: Farm, name: str) -> str:
-    return next(p.id for p in farm.world.printers.values() if p.name == name)
+    async with serve_autoprintfarm(sim_context(config, printers=4, start=START), Farm) as farm:
+        yield farm
 
 
 def error_of(body: dict[str, Any]) -> str:

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from farmsim.autoprintfarm import create_app
 from farmsim.autoprintfarm.app import ROUTES
 from farmsim.autoprintfarm.openapi import build_openapi
 from farmsim.autoprintfarm.state import HUB
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
-from farmsim.scenario import populate
-from farmsim.world import World
+from farmsim.context import SimConfig
+
+from . import helpers
+from .helpers import START, serve_autoprintfarm, sim_context, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-TIMEOUT = aiohttp.ClientTimeout(total=10)
 SECRET = "whsec_OMGPUPPIES_0123456789"
 TYPES = {
     "object": dict,
@@ -39,48 +33,20 @@ TYPES = {
 
 
 @dataclass
-class Farm:
-    """A running API with a client session."""
+class Farm(helpers.Farm):
+    """A running API with a client session, and the OpenAPI document it serves."""
 
-    ctx: SimContext
-    app: web.Application
-    session: aiohttp.ClientSession
-    base: str
-    document: dict[str, Any]
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
-        """Send a request with the main key; return status, JSON body and headers."""
-        headers = {"Authorization": f"Bearer {self.ctx.config.autoprintfarm_api_key}"}
-        headers.update(kwargs.pop("headers", {}))
-        async with self.session.request(
-            method, self.base + path, headers=headers, **kwargs
-        ) as response:
-            return response.status, await response.json(), response.headers
+    document: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture
 async def farm() -> AsyncIterator[Farm]:
-    world = World(clock=SimClock(start=1_750_000_000.0), seed=11)
-    populate(world, printers=3)
-    ctx = SimContext(config=SimConfig(seed=11, webhook_retry_delays=()), world=world)
-    app = create_app(ctx)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        base = str(server.make_url(""))
-        async with session.get(base + "/openapi.json") as response:
+    ctx = sim_context(SimConfig(seed=11, webhook_retry_delays=()), printers=3, start=START)
+    async with serve_autoprintfarm(ctx, Farm) as farm:
+        async with farm.session.get(farm.base + "/openapi.json") as response:
             assert response.status == 200
-            document = await response.json()
-        yield Farm(ctx=ctx, app=app, session=session, base=base, document=document)
-    await server.close()
-
-
-async def until(predicate: Callable[[], bool], limit: float = 5.0) -> None:
-    for _ in range(int(limit / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail("condition not reached in time")
+            farm.document = await response.json()
+        yield farm
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +216,7 @@ async def test_responses_match_schemas(farm: Farm) -> None:
     validate(farm, "/webhooks", "post", status, body)
     hook_id = body["data"]["id"]
     await farm.call("POST", f"/v1/webhooks/{hook_id}/test")
-    await until(lambda: farm.ctx.counters.webhooks["failed"] > 0)
+    await wait_until(lambda: farm.ctx.counters.webhooks["failed"] > 0)
     status, body, _ = await farm.call(
         "POST", "/v1/materials", json={"type": "PLA", "color": "Blue"}
     )

@@ -11,34 +11,21 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from farmsim.autoprintfarm import create_app
 from farmsim.autoprintfarm.state import HUB
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
-from farmsim.scenario import populate
-from farmsim.world import World
+from farmsim.context import SimConfig
+
+from . import helpers
+from .helpers import START, serve_autoprintfarm, sim_context, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-START = 1_750_000_000.0
-TIMEOUT = aiohttp.ClientTimeout(total=10)
 SECRET = "whsec_OMGSPIDERS_0123456789"
 FAST = SimConfig(seed=5, webhook_retry_delays=(0.05, 0.1), webhook_timeout=0.3)
-
-
-async def until(predicate: Callable[[], bool], limit: float = 5.0) -> None:
-    for _ in range(int(limit / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail("condition not reached in time")
 
 
 @dataclass
@@ -75,7 +62,7 @@ class Receiver:
 
     async def wait_for(self, count: int) -> list[Delivery]:
         """Wait until at least `count` deliveries arrived."""
-        await until(lambda: len(self.received) >= count)
+        await wait_until(lambda: len(self.received) >= count)
         return self.received
 
     def of_type(self, event_type: str) -> list[Delivery]:
@@ -83,28 +70,13 @@ class Receiver:
         return [d for d in self.received if d.payload["type"] == event_type]
 
 
-@dataclass
-class Farm:
-    """A running API with a client session."""
+class Farm(helpers.Farm):
+    """A running API with a client session, and webhooks to subscribe to."""
 
-    ctx: SimContext
-    app: web.Application
-    server: TestServer
-    session: aiohttp.ClientSession
-    base: str
-
-    @property
-    def world(self) -> World:
-        """Return the world."""
-        return self.ctx.world
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:  # type: ignore[override]
         """Send a request with the main key; return status and JSON body."""
-        headers = {"Authorization": f"Bearer {self.ctx.config.autoprintfarm_api_key}"}
-        async with self.session.request(
-            method, self.base + path, headers=headers, **kwargs
-        ) as response:
-            return response.status, await response.json()
+        status, body, _ = await super().call(method, path, **kwargs)
+        return status, body
 
     async def subscribe(self, url: str, events: list[str]) -> str:
         """Create a webhook; return its id."""
@@ -118,19 +90,6 @@ class Farm:
 @pytest.fixture
 def config() -> SimConfig:
     return FAST
-
-
-@pytest.fixture
-async def farm(config: SimConfig) -> AsyncIterator[Farm]:
-    world = World(clock=SimClock(start=START), seed=5)
-    populate(world, printers=3)
-    ctx = SimContext(config=config, world=world)
-    app = create_app(ctx)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        yield Farm(ctx=ctx, app=app, server=server, session=session, base=str(server.make_url("")))
-    await server.close()
 
 
 @pytest.fixture
@@ -149,6 +108,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def farm(config: SimConfig) -> AsyncIterator[Farm]:
+    async with serve_autoprintfarm(sim_context(config, printers=3, start=START), Farm) as farm:
+        yield farm
 
 
 def job_url(name: str, seconds: int = 600) -> str:
@@ -261,7 +226,7 @@ async def test_gives_up_after_the_last_retry(farm: Farm, receiver: Receiver) -> 
     await farm.subscribe(receiver.url, ["*"])
     farm.world.set_online(next(iter(farm.world.printers)), online=False)
     await receiver.wait_for(3)
-    await until(lambda: farm.ctx.counters.webhooks["failed"] >= 1)
+    await wait_until(lambda: farm.ctx.counters.webhooks["failed"] >= 1)
     await asyncio.sleep(0.2)
     assert len(receiver.received) == 3
     assert farm.ctx.counters.webhooks["delivered"] == 0
@@ -275,7 +240,7 @@ async def test_timeouts_and_connection_errors(farm: Farm, receiver: Receiver) ->
     slow = await farm.subscribe(receiver.url, ["printer.offline"])
     dead = await farm.subscribe(f"http://127.0.0.1:{free_port()}/hook", ["printer.offline"])
     farm.world.set_online(next(iter(farm.world.printers)), online=False)
-    await until(lambda: farm.ctx.counters.webhooks["failed"] >= 2)
+    await wait_until(lambda: farm.ctx.counters.webhooks["failed"] >= 2)
     _, body = await farm.call("GET", f"/v1/webhooks/{slow}/deliveries")
     assert [d["error"] for d in body["data"]] == ["timeout", "timeout"]
     _, body = await farm.call("GET", f"/v1/webhooks/{dead}/deliveries")

@@ -23,8 +23,6 @@ from tests.farmsim.test_bambu_mqtt import (
     running_farm,
 )
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-
 INFO_KEYS = {
     "name",
     "serial",

@@ -24,10 +24,10 @@ from farmsim.mosquitto import MosquittoBroker
 from farmsim.scenario import populate
 from farmsim.world import World
 
+from .helpers import phase
+
 if TYPE_CHECKING:
     from pathlib import Path
-
-pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 TIMEOUT = 5.0
 FAST_PRINT = "https://files.printfarm.invalid/bracket.gcode.3mf?sim_seconds=600&sim_layers=50"
@@ -171,11 +171,6 @@ async def eventually(predicate: Callable[[], object], what: str) -> None:
             return
         await asyncio.sleep(0.01)
     pytest.fail(f"timed out waiting for {what}")
-
-
-def phase(printer: Printer) -> Phase:
-    """Return a printer's phase (a call, so type checkers do not narrow it)."""
-    return printer.phase
 
 
 @dataclass

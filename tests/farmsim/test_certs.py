@@ -18,8 +18,6 @@ from farmsim.certs import CertificateAuthority
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-
 SERIAL = "01P00A123456789"
 
 

@@ -22,10 +22,7 @@ from farmsim.mqtt import ConnackCode, MqttClient, MqttConnectionRefusedError
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = [
-    pytest.mark.usefixtures("socket_enabled"),
-    pytest.mark.skipif(not MosquittoBroker.available(), reason="no mosquitto"),
-]
+pytestmark = pytest.mark.skipif(not MosquittoBroker.available(), reason="no mosquitto")
 
 SERIAL = "01P00A000000042"
 CODE = "12345678"

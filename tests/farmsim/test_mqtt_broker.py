@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import ipaddress
 import logging
 import socket
-import ssl
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import ClientSession, WSMsgType, web
 from aiohttp.test_utils import TestServer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt import client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from farmsim.certs import CertificateAuthority
 from farmsim.mqtt import Broker, ConnackCode, SessionInfo, topic_matches
 from farmsim.mqtt.packets import (
     Connack,
@@ -43,23 +37,11 @@ from farmsim.mqtt.packets import (
     valid_topic_filter,
 )
 
+from .helpers import HOST, WAIT, wait_until
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
-
-# Real loopback sockets; pytest-socket (via pytest-homeassistant) blocks them otherwise.
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-HOST = "127.0.0.1"
-WAIT = 5.0
-
-
-async def wait_until(predicate: Callable[[], object], seconds: float = WAIT) -> None:
-    """Poll predicate until it is true, failing the test after the given seconds."""
-    # Polling, because paho changes state from its own thread.
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 class Paho:
@@ -232,79 +214,6 @@ async def raw_clients() -> AsyncIterator[list[RawClient]]:
         raw.close()
         with contextlib.suppress(OSError):
             await raw.writer.wait_closed()
-
-
-def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """Write a throwaway CA and a server certificate for 127.0.0.1; return ca, cert, key paths."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "farmsim test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path, cert_path, key_path = (
-        directory / "ca.pem",
-        directory / "cert.pem",
-        directory / "key.pem",
-    )
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_path, cert_path, key_path
 
 
 @pytest.mark.parametrize(
@@ -493,13 +402,11 @@ async def test_subscribe_and_publish_acl(pahos: Callable[..., Paho]) -> None:
 
 async def test_tls_transport(tmp_path: Path, pahos: Callable[..., Paho]) -> None:
     """Test MQTT over TLS with a throwaway CA."""
-    ca_path, cert_path, key_path = make_certificates(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert_path, key_path)
+    ca = CertificateAuthority.create(tmp_path)
     async with Broker(name="tls") as mqtt_broker:
-        port = await mqtt_broker.start_tcp(ssl=server_context)
+        port = await mqtt_broker.start_tcp(ssl=ca.server_context("localhost"))
         client = pahos("tls-client")
-        client.client.tls_set(ca_certs=str(ca_path))
+        client.client.tls_set(ca_certs=str(ca.cert_path))
         client.start(port)
         await client.connected()
         await client.subscribe("t")
@@ -894,9 +801,7 @@ async def test_close_with_stalled_tls_handshake(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Test close() finishes while a client is stuck in the TLS handshake or mid-packet."""
-    _, cert_path, key_path = make_certificates(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert_path, key_path)
+    server_context = CertificateAuthority.create(tmp_path).server_context("localhost")
     caplog.set_level(logging.DEBUG)
     mqtt_broker = Broker(name="stall", close_timeout=0.2)
     tls_port = await mqtt_broker.start_tcp(ssl=server_context)

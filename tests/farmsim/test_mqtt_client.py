@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import ipaddress
 import logging
 import shutil
 import socket
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from farmsim.certs import CertificateAuthority
 from farmsim.mqtt import (
     Broker,
     ConnackCode,
@@ -51,14 +45,10 @@ from farmsim.mqtt.packets import (
     encode_remaining_length,
 )
 
+from .helpers import HOST, WAIT, wait_until
+
 if TYPE_CHECKING:
     from pathlib import Path
-
-# Real loopback sockets; pytest-socket (via pytest-homeassistant) blocks them otherwise.
-pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-HOST = "127.0.0.1"
-WAIT = 5.0
 
 ALL_PACKETS: list[Packet] = [
     Connect(client_id="c"),
@@ -208,14 +198,6 @@ def test_packet_size_limit() -> None:
     decoder = PacketDecoder(max_packet_size=64)
     with pytest.raises(MalformedPacketError, match="exceeds"):
         decoder.feed(b"\x30\x80\x01")
-
-
-async def wait_until(predicate: Callable[[], object], seconds: float = WAIT) -> None:
-    """Poll predicate until it is true, failing the test after the given seconds."""
-    # Polling, because paho changes state from its own thread.
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -434,12 +416,10 @@ def test_client_argument_validation() -> None:
 
 async def test_client_tls(tmp_path: Path, clients: Callable[..., MqttClient]) -> None:
     """Test the client over TLS with SNI and a custom CA."""
-    ca_path, cert_path, key_path = _make_certificates(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert_path, key_path)
-    client_context = ssl.create_default_context(cafile=ca_path)
+    ca = CertificateAuthority.create(tmp_path)
+    client_context = ca.client_context(check_hostname=True)
     async with Broker(name="tls") as mqtt_broker:
-        port = await mqtt_broker.start_tcp(ssl=server_context)
+        port = await mqtt_broker.start_tcp(ssl=ca.server_context("localhost"))
         client = clients(
             port=port, client_id="tls", ssl=client_context, server_hostname="localhost"
         )
@@ -647,73 +627,3 @@ async def test_client_against_mosquitto(
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-
-
-def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """Write a throwaway CA and a server certificate for localhost; return ca, cert, key."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "farmsim client test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path, cert_path, key_path = (
-        directory / "ca.pem",
-        directory / "cert.pem",
-        directory / "key.pem",
-    )
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_path, cert_path, key_path

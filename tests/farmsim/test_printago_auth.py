@@ -8,22 +8,19 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from farmsim.clock import SimClock
 from farmsim.context import SimConfig, SimContext
 from farmsim.printago import PrintagoServer, reset_rate_limits
 from farmsim.printago.auth import BUDGET_KEY
 from farmsim.printago.catalog import part_type_of
 from farmsim.printago.common import error_body
-from farmsim.scenario import populate
-from farmsim.world import World
+
+from .helpers import sim_context
 
 LIMITS = ((3, 60.0), (5, 3600.0))
 
 
 def make_ctx(**config: object) -> SimContext:
-    world = World(clock=SimClock(), seed=3)
-    populate(world, printers=2)
-    return SimContext(config=SimConfig(seed=3, **config), world=world)  # type: ignore[arg-type]
+    return sim_context(SimConfig(seed=3, **config), printers=2)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -8,42 +8,22 @@ from typing import Any
 import aiohttp
 import pytest
 
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
-from farmsim.models import JobStatus, Phase, Printer
+from farmsim.context import SimConfig
+from farmsim.models import JobStatus, Phase
 from farmsim.printago import PrintagoServer
 from farmsim.printago.builds import user_tags
 from farmsim.printago.schemas import PART_FIELDS, PRINT_JOB_FIELDS
-from farmsim.scenario import populate
-from farmsim.world import World
+
+from .helpers import call, phase, sim_context
 
 QUICK = "https://files.example.invalid/clip.3mf?sim_seconds=600&sim_grams=20&sim_layers=30"
 
 
-def phase(printer: Printer) -> Phase:
-    return printer.phase
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[PrintagoServer]:
-    world = World(clock=SimClock(), seed=13)
-    populate(world, printers=3)
-    ctx = SimContext(config=SimConfig(seed=13), world=world)
+    ctx = sim_context(SimConfig(seed=13), printers=3)
     async with PrintagoServer(ctx, realtime=False) as running:
         yield running
-
-
-@pytest.fixture
-async def session(server: PrintagoServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers=server.headers) as client:
-        yield client
-
-
-async def call(
-    session: aiohttp.ClientSession, method: str, path: str, body: Any = None, **params: str
-) -> tuple[int, Any]:
-    async with session.request(method, path, json=body, params=params or None) as response:
-        return response.status, await response.json()
 
 
 async def quick_part(session: aiohttp.ClientSession, name: str = "Clip") -> dict[str, Any]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
+from farmsim.context import SimConfig
 from farmsim.printago import PrintagoServer
 from farmsim.printago.schemas import (
     MATERIAL_FIELDS,
@@ -17,30 +15,15 @@ from farmsim.printago.schemas import (
     MATERIAL_VARIANT_FIELDS,
     STORE_FIELDS,
 )
-from farmsim.scenario import populate
-from farmsim.world import World
+
+from .helpers import call, sim_context
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[PrintagoServer]:
-    world = World(clock=SimClock(), seed=17)
-    populate(world, printers=2)
-    ctx = SimContext(config=SimConfig(seed=17), world=world)
+    ctx = sim_context(SimConfig(seed=17), printers=2)
     async with PrintagoServer(ctx, realtime=False) as running:
         yield running
-
-
-@pytest.fixture
-async def session(server: PrintagoServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers=server.headers) as client:
-        yield client
-
-
-async def call(
-    session: aiohttp.ClientSession, method: str, path: str, body: Any = None, **params: str
-) -> tuple[int, Any]:
-    async with session.request(method, path, json=body, params=params or None) as response:
-        return response.status, await response.json()
 
 
 async def test_materials_and_variants(session: aiohttp.ClientSession) -> None:

@@ -8,34 +8,21 @@ from typing import Any
 import aiohttp
 import pytest
 
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
+from farmsim.context import SimConfig
 from farmsim.models import Job, Phase, Printer
 from farmsim.printago import PrintagoServer
 from farmsim.printago.schemas import PRINTER_FIELDS, PRINTER_SLOT_FIELDS
-from farmsim.scenario import populate
-from farmsim.world import World
+
+from .helpers import phase, sim_context
 
 QUICK = "https://files.example.invalid/quick.3mf?sim_seconds=600&sim_grams=5&sim_layers=50"
 
 
-def phase(printer: Printer) -> Phase:
-    return printer.phase
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[PrintagoServer]:
-    world = World(clock=SimClock(), seed=11)
-    populate(world, printers=3)
-    ctx = SimContext(config=SimConfig(seed=11), world=world)
+    ctx = sim_context(SimConfig(seed=11), printers=3)
     async with PrintagoServer(ctx, realtime=False) as running:
         yield running
-
-
-@pytest.fixture
-async def session(server: PrintagoServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers=server.headers) as client:
-        yield client
 
 
 def printer(server: PrintagoServer, name: str) -> Printer:

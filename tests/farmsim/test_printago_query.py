@@ -8,13 +8,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from farmsim.clock import SimClock
-from farmsim.context import SimConfig, SimContext
+from farmsim.context import SimConfig
 from farmsim.printago import PrintagoServer
 from farmsim.printago.common import PrintagoError
 from farmsim.printago.query import matches, parse_params, parse_search, run
-from farmsim.scenario import populate
-from farmsim.world import World
+
+from .helpers import sim_context
 
 FIELDS = frozenset({"name", "size", "tags", "when", "gone", "flag"})
 ITEMS: list[dict[str, object]] = [
@@ -192,17 +191,9 @@ def test_operators_on_odd_values() -> None:
 
 @pytest.fixture
 async def server() -> AsyncIterator[PrintagoServer]:
-    world = World(clock=SimClock(), seed=5)
-    populate(world, printers=4)
-    ctx = SimContext(config=SimConfig(seed=5), world=world)
+    ctx = sim_context(SimConfig(seed=5), printers=4)
     async with PrintagoServer(ctx, realtime=False) as running:
         yield running
-
-
-@pytest.fixture
-async def session(server: PrintagoServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers=server.headers) as client:
-        yield client
 
 
 async def test_printer_list_over_http(session: aiohttp.ClientSession) -> None:

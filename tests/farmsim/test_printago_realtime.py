@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,15 +21,9 @@ from farmsim.printago import PrintagoServer, Realtime, client_id_for
 from farmsim.scenario import populate
 from farmsim.world import World
 
-HOST = "127.0.0.1"
-WAIT = 5.0
+from .helpers import HOST, WAIT, sim_context, wait_until
+
 QUICK = "https://files.example.invalid/tag.3mf?sim_seconds=600&sim_grams=5&sim_layers=40"
-
-
-async def wait_until(predicate: Callable[[], object], seconds: float = WAIT) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 class Paho:
@@ -98,17 +92,9 @@ class Paho:
 
 @pytest.fixture
 async def server() -> AsyncIterator[PrintagoServer]:
-    world = World(clock=SimClock(), seed=19)
-    populate(world, printers=3)
-    ctx = SimContext(config=SimConfig(seed=19, report_interval=0.05), world=world)
+    ctx = sim_context(SimConfig(seed=19, report_interval=0.05), printers=3)
     async with PrintagoServer(ctx) as running:
         yield running
-
-
-@pytest.fixture
-async def session(server: PrintagoServer) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=server.url, headers=server.headers) as client:
-        yield client
 
 
 @pytest.fixture

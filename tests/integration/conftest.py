@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from unittest.mock import PropertyMock, patch
 
 import pytest
-from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_URL, CONF_VERIFY_SSL
+from homeassistant.const import Platform
+from homeassistant.core import DOMAIN as HA_DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.printfarm.const import (
-    CONF_ACCESS_CODE,
-    CONF_CA_CERT,
-    CONF_PRINTER_ID,
-    CONF_REALTIME_URL,
-    CONF_SERIAL,
-    CONF_SERVICE,
-    CONF_STORE_ID,
-    DOMAIN,
-    SERVICE_AUTOPRINTFARM,
-    SERVICE_PRINTAGO,
-    SUBENTRY_PRINTER,
-)
+from custom_components.printfarm import PLATFORMS
 from farmsim import FarmSim
 from farmsim.testing import running_farmsim
+
+from .helpers import autoprintfarm_entry, printago_entry, setup_entry
 
 
 @pytest.fixture(autouse=True)
@@ -41,62 +31,46 @@ async def sim() -> AsyncIterator[FarmSim]:
         yield farm
 
 
-def printer_subentry(printer: dict[str, Any]) -> ConfigSubentryData:
-    """Return the LAN connection subentry of a simulated printer."""
-    return ConfigSubentryData(
-        data={
-            CONF_PRINTER_ID: printer["autoprintfarm_id"],
-            CONF_HOST: printer["host"],
-            CONF_PORT: printer["port"],
-            CONF_SERIAL: printer["serial"],
-            CONF_ACCESS_CODE: printer["access_code"],
-            CONF_VERIFY_SSL: True,
-            CONF_CA_CERT: Path(printer["ca_cert"]).read_text(encoding="utf-8"),
-        },
-        subentry_type=SUBENTRY_PRINTER,
-        title=printer["name"],
-        unique_id=printer["serial"],
-    )
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Enable every entity, also those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
-def autoprintfarm_entry(sim: FarmSim, *, printers: bool = True) -> MockConfigEntry:
-    """Return a config entry of the simulated AutoPrintFarm account."""
-    conn = sim.connection["autoprintfarm"]
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=sim.config.farm_name,
-        unique_id=f"{SERVICE_AUTOPRINTFARM}_{sim.config.autoprintfarm_account_id}",
-        data={
-            CONF_SERVICE: SERVICE_AUTOPRINTFARM,
-            CONF_URL: conn["base_url"],
-            CONF_API_KEY: conn["api_key"],
-        },
-        subentries_data=(
-            [printer_subentry(p) for p in sim.connection["printers"]] if printers else []
-        ),
-    )
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Return the platforms to set up."""
+    return list(PLATFORMS)
 
 
-def printago_entry(sim: FarmSim) -> MockConfigEntry:
-    """Return a config entry of the simulated Printago store."""
-    conn = sim.connection["printago"]
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="farmsim",
-        unique_id=f"{SERVICE_PRINTAGO}_{conn['store_id']}",
-        data={
-            CONF_SERVICE: SERVICE_PRINTAGO,
-            CONF_URL: conn["base_url"],
-            CONF_API_KEY: conn["api_key"],
-            CONF_STORE_ID: conn["store_id"],
-            CONF_REALTIME_URL: conn["realtime"]["url"],
-        },
-    )
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, sim: FarmSim, platforms: list[Platform]
+) -> AsyncIterator[MockConfigEntry]:
+    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
+    assert await async_setup_component(hass, HA_DOMAIN, {})
+    with patch("custom_components.printfarm.PLATFORMS", platforms):
+        entry = await setup_entry(hass, autoprintfarm_entry(sim))
+        yield entry
+        assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
-    """Add an entry and set it up."""
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+@pytest.fixture
+async def apf(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
+    """Set up the AutoPrintFarm account, without LAN printers."""
+    entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def printago(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
+    """Set up the Printago store; it is unloaded before farmsim stops."""
+    entry = await setup_entry(hass, printago_entry(sim))
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
 from typing import Any
-from unittest.mock import PropertyMock, patch
 
-import aiohttp
 import pytest
-from homeassistant.components.homeassistant import SERVICE_UPDATE_ENTITY
-from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, Platform
-from homeassistant.core import DOMAIN as HA_DOMAIN
+from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import admin, advance, printer_id, refresh, value, wait_first_reports, wait_for
 
 FILE = "https://files.example/bracket.3mf?sim_seconds={seconds}&sim_grams={grams}"
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.fixture
@@ -48,73 +27,15 @@ def platforms() -> list[Platform]:
     return [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
-@pytest.fixture
-async def init_integration(
-    hass: HomeAssistant, sim: FarmSim, platforms: list[Platform]
-) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    assert await async_setup_component(hass, HA_DOMAIN, {})
-    with patch("custom_components.printfarm.PLATFORMS", platforms):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.02)
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
-
-
 def attribute(hass: HomeAssistant, entity_id: str, name: str) -> Any:
     """Return an attribute of an entity's state."""
     return hass.states.get(entity_id).attributes[name]
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
 
 
 def submit(sim: FarmSim, printer: str, *, seconds: int, grams: float = 5) -> str:
     """Queue a job for one printer in farmsim; return its ID."""
     url = FILE.format(seconds=seconds, grams=grams)
     return sim.world.submit_job(source="test", file_url=url, printer_id=printer).id
-
-
-def advance(sim: FarmSim, seconds: float) -> None:
-    """Move farmsim's clock (only farmsim's) forward."""
-    sim.world.clock.advance(seconds)
-    sim.world.tick()
-
-
-async def admin(sim: FarmSim, path: str, body: dict[str, Any] | None = None) -> None:
-    """Call farmsim's admin API."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{sim.admin_url}{path}", json=body or {}) as response,
-    ):
-        assert response.status == 200, await response.text()
-
-
-async def refresh(hass: HomeAssistant) -> None:
-    """Refresh the farm's data now, as a user asking for an update does."""
-    await hass.services.async_call(
-        HA_DOMAIN,
-        SERVICE_UPDATE_ENTITY,
-        {ATTR_ENTITY_ID: "sensor.farmsim_queued_jobs"},
-        blocking=True,
-    )
-    # A refresh asked for within the cooldown of the last one runs when the cooldown ends
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.mark.freeze_time("2026-01-01 12:00:00", tick=True)
@@ -128,9 +49,7 @@ async def test_entities(
     init_integration: MockConfigEntry,
 ) -> None:
     """Test the binary sensors of the farm's materials and of its printers."""
-    # Each printer answered its version request and sent its first full report
-    published = sim.ctx.counters.mqtt_published
-    await wait_for(hass, lambda: all(published[p] >= 2 for p in sim.world.printers))
+    await wait_first_reports(hass, sim)
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
 
@@ -169,7 +88,7 @@ async def test_error(hass: HomeAssistant, sim: FarmSim, init_integration: MockCo
 
     submit(sim, a1, seconds=600)
     await wait_for(hass, lambda: value(hass, "sensor.a1_01") == "preparing")
-    await admin(sim, f"/printers/{a1}/fail", {"code": 50364437})
+    await admin(hass, sim, "POST", f"printers/{a1}/fail", {"code": 50364437})
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_ON)
     assert attribute(hass, "binary_sensor.a1_01_error", "error_code") == "0300_8015"
     assert value(hass, "sensor.a1_01_error_code") == "0300_8015"
@@ -180,12 +99,12 @@ async def test_error(hass: HomeAssistant, sim: FarmSim, init_integration: MockCo
     assert value(hass, "sensor.a1_01") == "idle"
 
     # A serious health message is an error; a notice is not
-    await admin(sim, f"/printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00030001})
+    await admin(hass, sim, "POST", f"printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00030001})
     await wait_for(
         hass, lambda: attribute(hass, "binary_sensor.a1_01_error", "health_messages") != []
     )
     assert value(hass, "binary_sensor.a1_01_error") == STATE_OFF
-    await admin(sim, f"/printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00020001})
+    await admin(hass, sim, "POST", f"printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00020001})
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_ON)
     assert attribute(hass, "binary_sensor.a1_01_error", "error_code") == "0300_0100_0002_0001"
     assert attribute(hass, "binary_sensor.a1_01_error", "health_messages") == [
@@ -193,7 +112,7 @@ async def test_error(hass: HomeAssistant, sim: FarmSim, init_integration: MockCo
         "0300_0100_0002_0001",
     ]
 
-    await admin(sim, f"/printers/{a1}/clear_hms")
+    await admin(hass, sim, "POST", f"printers/{a1}/clear_hms")
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_OFF)
     assert attribute(hass, "binary_sensor.a1_01_error", "health_messages") == []
 

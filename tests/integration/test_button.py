@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
-from unittest.mock import PropertyMock, patch
-
-import aiohttp
 import pytest
-from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
-from homeassistant.components.button import SERVICE_PRESS
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -21,51 +13,16 @@ from syrupy.assertion import SnapshotAssertion
 from farmsim import FarmSim
 from farmsim.models import Phase
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import admin, advance, press, printer_id, value, wait_first_reports, wait_for
 
 FILE = "https://files.example/bracket.3mf?sim_seconds=1200&sim_grams=5"
 BUTTONS = ("pause_print", "resume_print", "cancel_print", "mark_bed_clear")
 
 
 @pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-@pytest.fixture
 def platforms() -> list[Platform]:
     """Return the platforms to set up."""
     return [Platform.BUTTON, Platform.SENSOR]
-
-
-@pytest.fixture
-async def init_integration(
-    hass: HomeAssistant, sim: FarmSim, platforms: list[Platform]
-) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    with patch("custom_components.printfarm.PLATFORMS", platforms):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.02)
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
 
 
 def available(hass: HomeAssistant, printer: str) -> set[str]:
@@ -75,33 +32,6 @@ def available(hass: HomeAssistant, printer: str) -> set[str]:
         for button in BUTTONS
         if value(hass, f"button.{printer}_{button}") not in (None, STATE_UNAVAILABLE)
     }
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
-
-
-def advance(sim: FarmSim, seconds: float) -> None:
-    """Move farmsim's clock (only farmsim's) forward."""
-    sim.world.clock.advance(seconds)
-    sim.world.tick()
-
-
-async def press(hass: HomeAssistant, entity_id: str) -> None:
-    """Press a button."""
-    await hass.services.async_call(
-        BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: entity_id}, blocking=True
-    )
-
-
-async def admin_faults(sim: FarmSim, changes: dict[str, Any]) -> None:
-    """Switch faults of farmsim's AutoPrintFarm face through its admin API."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.patch(f"{sim.admin_url}/faults/autoprintfarm", json=changes) as response,
-    ):
-        assert response.status == 200, await response.text()
 
 
 async def start_printing(hass: HomeAssistant, sim: FarmSim, name: str) -> str:
@@ -126,9 +56,7 @@ async def test_entities(
     init_integration: MockConfigEntry,
 ) -> None:
     """Test the buttons of the printers; idle printers have none to press."""
-    # Each printer answered its version request and sent its first full report
-    published = sim.ctx.counters.mqtt_published
-    await wait_for(hass, lambda: all(published[p] >= 2 for p in sim.world.printers))
+    await wait_first_reports(hass, sim)
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
 
@@ -192,7 +120,7 @@ async def test_press_fails_when_the_farm_fails(
 ) -> None:
     """Test a press the farm cannot carry out raises a translated error, and works again."""
     x1c = await start_printing(hass, sim, "X1C-01")
-    await admin_faults(sim, {"error_next": 1})
+    await admin(hass, sim, "PATCH", "faults/autoprintfarm", {"error_next": 1})
 
     with pytest.raises(HomeAssistantError) as err:
         await press(hass, "button.x1c_01_pause_print")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -45,7 +42,18 @@ from custom_components.printfarm.const import (
 from farmsim import FarmSim
 from farmsim.testing import running_farmsim
 
-from .conftest import autoprintfarm_entry, printago_entry, printer_subentry, setup_entry
+from .helpers import (
+    autoprintfarm_entry,
+    broker_clients,
+    closed_port,
+    closed_url,
+    printago_entry,
+    printer_input,
+    printer_subentry,
+    setup_entry,
+    wait_connected,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -62,18 +70,6 @@ async def other_sim() -> AsyncIterator[FarmSim]:
         yield farm
 
 
-def closed_port() -> int:
-    """Return a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def closed_url(path: str = "") -> str:
-    """Return an address on a loopback port nothing listens on."""
-    return f"http://127.0.0.1:{closed_port()}{path}"
-
-
 def farm_input(sim: FarmSim, service: str) -> dict[str, Any]:
     """Return what a user enters to connect the simulated farm of a service."""
     conn = sim.connection[service]
@@ -81,19 +77,6 @@ def farm_input(sim: FarmSim, service: str) -> dict[str, Any]:
     if service == SERVICE_PRINTAGO:
         user_input[CONF_STORE_ID] = conn["store_id"]
     return user_input
-
-
-def printer_input(printer: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """Return what a user enters to connect a simulated printer on the LAN."""
-    user_input = {
-        CONF_HOST: printer["host"],
-        CONF_PORT: printer["port"],
-        CONF_SERIAL: printer["serial"],
-        CONF_ACCESS_CODE: printer["access_code"],
-        CONF_VERIFY_SSL: True,
-        CONF_CA_CERT: Path(printer["ca_cert"]).read_text(encoding="utf-8"),
-    }
-    return {**user_input, **changes}
 
 
 def suggested(result: FlowResult, key: str) -> Any:
@@ -112,27 +95,6 @@ async def rotate_key(sim: FarmSim, service: str) -> str:
         session.post(f"{sim.admin_url}/keys/{service}/rotate") as response,
     ):
         return str((await response.json())["api_key"])
-
-
-def broker_clients(sim: FarmSim, printer_id: str) -> int:
-    """Return how many MQTT clients are connected to a simulated printer."""
-    return len(sim.fleet.get(printer_id).transport.broker.clients)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state or a farmsim observation makes the predicate hold."""
-    async with asyncio.timeout(10):
-        while True:
-            await hass.async_block_till_done()
-            if predicate():
-                return
-            await asyncio.sleep(0.02)
-
-
-async def wait_connected(hass: HomeAssistant, sim: FarmSim, entry: MockConfigEntry) -> None:
-    """Wait until every printer connected on the LAN has its MQTT connection up."""
-    printer_ids = [sub.data[CONF_PRINTER_ID] for sub in entry.subentries.values()]
-    await wait_for(hass, lambda: all(broker_clients(sim, p) == 1 for p in printer_ids))
 
 
 async def unload(hass: HomeAssistant, sim: FarmSim, entry: MockConfigEntry) -> None:

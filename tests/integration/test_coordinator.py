@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import partial
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -17,7 +16,6 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -34,9 +32,8 @@ from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 from farmsim.models import JobStatus
 
-from .conftest import autoprintfarm_entry, printago_entry, setup_entry
+from .helpers import FILE_URL, admin, farm_entity, printer_entity
 
-FILE_URL = "https://files.example.com/bracket.gcode.3mf?sim_seconds=600&sim_grams=5"
 RATE_LIMITED = "The farm's request budget is spent; the next request is allowed at"
 
 
@@ -56,61 +53,17 @@ def frozen(freezer: FrozenDateTimeFactory) -> Iterator[FrozenDateTimeFactory]:
 
 
 @pytest.fixture
-async def apf(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up the AutoPrintFarm account, without LAN printers."""
-    entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-
-
-@pytest.fixture
-async def printago(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
+async def printago(hass: HomeAssistant, printago: MockConfigEntry) -> MockConfigEntry:
     """Set up the Printago store and wait for its realtime feed."""
-    entry = await setup_entry(hass, printago_entry(sim))
     nozzle = printer_entity(hass, "X1C-01", "nozzle_temperature")
     await wait_for(hass, lambda: hass.states.get(nozzle).state != STATE_UNAVAILABLE)
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def admin(
-    hass: HomeAssistant, sim: FarmSim, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    """Call farmsim's admin API."""
-    session = async_get_clientsession(hass)
-    async with session.request(method, f"{sim.admin_url}/{path}", json=body) as response:
-        assert response.status < 300, await response.text()
-        return await response.json()
+    return printago
 
 
 async def requests_sent(hass: HomeAssistant, sim: FarmSim, service: str) -> int:
     """Return how many requests farmsim answered for a service."""
     counters = await admin(hass, sim, "GET", "counters")
     return sum(counters["requests"].get(service, {}).values())
-
-
-def farm_entity(hass: HomeAssistant, key: str) -> str:
-    """Return the entity id of a farm sensor by its translation key."""
-    registry = er.async_get(hass)
-    return next(
-        entry.entity_id
-        for device in dr.async_get(hass).devices.values()
-        if device.entry_type is not None
-        for entry in er.async_entries_for_device(registry, device.id)
-        if entry.domain == "sensor" and entry.translation_key == key
-    )
-
-
-def printer_entity(hass: HomeAssistant, printer: str, key: str, domain: str = "sensor") -> str:
-    """Return the entity id of a printer entity by its translation key."""
-    registry = er.async_get(hass)
-    return next(
-        entry.entity_id
-        for device in dr.async_get(hass).devices.values()
-        if device.name == printer
-        for entry in er.async_entries_for_device(registry, device.id)
-        if entry.domain == domain and entry.translation_key == key
-    )
 
 
 async def settle(hass: HomeAssistant, seconds: float = 0.2) -> None:

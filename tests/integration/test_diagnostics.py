@@ -18,7 +18,7 @@ from syrupy.filters import props
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, printago_entry, setup_entry
+from .helpers import autoprintfarm_entry, printago_entry, setup_entry
 
 # What changes from run to run: loopback ports, clocks, report counters and Wi-Fi jitter
 VOLATILE = (

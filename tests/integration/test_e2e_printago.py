@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from typing import Any
 from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.printfarm.api import Printago
 from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 from farmsim.models import JobStatus, Phase
 from farmsim.testing import running_farmsim
+
+from .helpers import admin, advance, entity, press, record_events, refresh, state, wait_for
 
 # The story prints for an hour in a second: the request budget of that hour fits in a minute
 LIMITS = ((600, 60.0), (6000, 3600.0))
@@ -43,67 +39,6 @@ def scaled_budget() -> Iterator[None]:
     """Give the client the same scaled budget."""
     with patch("custom_components.printfarm.Printago", partial(Printago, rate_windows=LIMITS)):
         yield
-
-
-async def admin(
-    hass: HomeAssistant, sim: FarmSim, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    """Call farmsim's admin API."""
-    session = async_get_clientsession(hass)
-    async with session.request(method, f"{sim.admin_url}/{path}", json=body) as response:
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
-async def wait_for(hass: HomeAssistant, check: Callable[[], bool], seconds: float = 10) -> None:
-    """Wait until a condition on Home Assistant's state holds."""
-    async with asyncio.timeout(seconds):
-        while True:
-            await hass.async_block_till_done()
-            if check():
-                return
-            await asyncio.sleep(0.02)
-
-
-def entity(hass: HomeAssistant, device_name: str, domain: str, key: str) -> str:
-    """Return the entity id of a device's entity by its translation key."""
-    registry = er.async_get(hass)
-    return next(
-        entry.entity_id
-        for device in dr.async_get(hass).devices.values()
-        if device.name == device_name
-        for entry in er.async_entries_for_device(registry, device.id)
-        if entry.domain == domain and entry.translation_key == key
-    )
-
-
-def state(hass: HomeAssistant, entity_id: str) -> str:
-    """Return the state of an entity."""
-    current = hass.states.get(entity_id)
-    assert current is not None
-    return current.state
-
-
-async def advance(hass: HomeAssistant, sim: FarmSim, seconds: float) -> None:
-    """Let simulated time pass on the farm."""
-    sim.world.clock.advance(seconds)
-    sim.world.tick()
-    await hass.async_block_till_done()
-
-
-async def refresh_farm(hass: HomeAssistant, entity_id: str) -> None:
-    """Ask for a refresh of the farm, as a user can, and let it run."""
-    await hass.services.async_call(
-        "homeassistant", "update_entity", {"entity_id": entity_id}, blocking=True
-    )
-    # Refreshes asked for within ten seconds of the last run when those ten seconds are over
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-async def press(hass: HomeAssistant, entity_id: str) -> None:
-    """Press a button."""
-    await hass.services.async_call("button", "press", {"entity_id": entity_id}, blocking=True)
 
 
 async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
@@ -142,20 +77,7 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
     assert state(hass, status) == "idle"
     assert state(hass, active_jobs) == "0"
 
-    events: list[str] = []
-
-    @callback
-    def record(event: Event[EventStateChangedData]) -> None:
-        old, new = event.data["old_state"], event.data["new_state"]
-        if (
-            event.data["entity_id"] == print_event
-            and new is not None
-            and (old is None or old.state != new.state)
-            and new.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
-        ):
-            events.append(new.attributes["event_type"])
-
-    stop_recording = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    events, stop_recording = record_events(hass, print_event)
     device = next(
         d
         for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
@@ -179,9 +101,9 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
     await wait_for(hass, lambda: events == ["print_started"])
 
     # Heating, then printing with progress
-    await advance(hass, sim, 420)
+    advance(sim, 420)
     await wait_for(hass, lambda: state(hass, status) == "printing")
-    await advance(hass, sim, 450)
+    advance(sim, 450)
     await wait_for(hass, lambda: 30 < float(state(hass, progress)) < 70)
 
     # Pause with the button, resume with the action
@@ -193,11 +115,11 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
     await wait_for(hass, lambda: state(hass, status) == "printing")
 
     # Finished: the queue and the spool follow
-    await advance(hass, sim, 600)
+    advance(sim, 600)
     await wait_for(hass, lambda: state(hass, status) == "finished")
     assert job.status is JobStatus.COMPLETED
     assert events == ["print_started", "print_paused", "print_resumed", "print_finished"]
-    await refresh_farm(hass, active_jobs)
+    await refresh(hass, active_jobs)
     assert state(hass, active_jobs) == "0"
     material = next(
         e.entity_id
@@ -233,7 +155,7 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
         blocking=True,
     )
     assert second.status is JobStatus.CANCELLED
-    await refresh_farm(hass, queued_jobs)
+    await refresh(hass, queued_jobs)
     assert state(hass, queued_jobs) == "0"
     stop_recording()
 
@@ -252,7 +174,7 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
 
     # An expired key starts reauthentication; the new key brings the store back
     rotated = await admin(hass, sim, "POST", "keys/printago/rotate")
-    await refresh_farm(hass, active_jobs)
+    await refresh(hass, active_jobs)
     assert state(hass, active_jobs) == STATE_UNAVAILABLE
     (flow,) = entry.async_get_active_flows(hass, {"reauth"})
     assert entry.state is ConfigEntryState.LOADED

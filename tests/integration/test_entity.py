@@ -2,75 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
-
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.homeassistant import SERVICE_UPDATE_ENTITY
 from homeassistant.const import (
-    ATTR_ENTITY_ID,
     EVENT_STATE_CHANGED,
     EVENT_STATE_REPORTED,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import DOMAIN as HA_DOMAIN
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printfarm.const import CONF_STALE_TIMEOUT, DOMAIN
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import autoprintfarm_entry, printer_id, refresh, setup_entry, value, wait_for
 
 PRINTERS = ("x1c_01", "p1s_01", "a1_01")
-
-
-@pytest.fixture
-async def init_integration(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    assert await async_setup_component(hass, HA_DOMAIN, {})
-    entry = await setup_entry(hass, autoprintfarm_entry(sim))
-    yield entry
-    assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.02)
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
-
-
-async def refresh(hass: HomeAssistant) -> None:
-    """Refresh the farm's data now, as a user asking for an update does."""
-    await hass.services.async_call(
-        HA_DOMAIN,
-        SERVICE_UPDATE_ENTITY,
-        {ATTR_ENTITY_ID: "sensor.farmsim_queued_jobs"},
-        blocking=True,
-    )
-    # A refresh asked for within the cooldown of the last one runs when the cooldown ends
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def idle_and_stable(hass: HomeAssistant) -> bool:

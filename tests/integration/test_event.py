@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from unittest.mock import PropertyMock, patch
+from unittest.mock import patch
 
 import pytest
 from homeassistant.components.event import ATTR_EVENT_TYPE
@@ -26,20 +26,9 @@ from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import advance, autoprintfarm_entry, printer_id, setup_entry, wait_first_reports
 
 FILE = "https://files.example/{name}.3mf?sim_seconds=600&sim_grams=5"
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.fixture
@@ -48,31 +37,9 @@ def platforms() -> list[Platform]:
     return [Platform.EVENT, Platform.SENSOR]
 
 
-@pytest.fixture
-async def init_integration(
-    hass: HomeAssistant, sim: FarmSim, platforms: list[Platform]
-) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    with patch("custom_components.printfarm.PLATFORMS", platforms):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
-
-
 def submit(sim: FarmSim, printer: str, name: str) -> None:
     """Queue a job for one printer in farmsim."""
     sim.world.submit_job(source="test", file_url=FILE.format(name=name), printer_id=printer)
-
-
-def advance(sim: FarmSim, seconds: float) -> None:
-    """Move farmsim's clock (only farmsim's) forward."""
-    sim.world.clock.advance(seconds)
-    sim.world.tick()
 
 
 class Events:
@@ -115,12 +82,7 @@ async def test_entities(
     init_integration: MockConfigEntry,
 ) -> None:
     """Test the print event entity of every printer."""
-    # Each printer answered its version request and sent its first full report
-    published = sim.ctx.counters.mqtt_published
-    async with asyncio.timeout(10):
-        while not all(published[p] >= 2 for p in sim.world.printers):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-    await hass.async_block_till_done()
+    await wait_first_reports(hass, sim)
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_KEY, CONF_URL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -24,52 +21,22 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.printfarm.const import CONF_PRINTER_ID, DOMAIN
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, printago_entry, setup_entry
-
-
-async def admin(sim: FarmSim, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call farmsim's admin API."""
-    async with (
-        ClientSession() as session,
-        session.request(method, f"{sim.admin_url}{path}", json=body) as response,
-    ):
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
-def broker_clients(sim: FarmSim, printer_id: str) -> int:
-    """Return how many MQTT clients are connected to a simulated printer."""
-    return len(sim.fleet.get(printer_id).transport.broker.clients)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state or a farmsim observation makes the predicate hold."""
-    async with asyncio.timeout(10):
-        while True:
-            await hass.async_block_till_done()
-            if predicate():
-                return
-            await asyncio.sleep(0.02)
-
-
-async def wait_connected(hass: HomeAssistant, sim: FarmSim, entry: MockConfigEntry) -> None:
-    """Wait until every printer connected on the LAN has its MQTT connection up."""
-    printer_ids = [sub.data[CONF_PRINTER_ID] for sub in entry.subentries.values()]
-    await wait_for(hass, lambda: all(broker_clients(sim, p) == 1 for p in printer_ids))
+from .helpers import (
+    admin,
+    autoprintfarm_entry,
+    broker_clients,
+    closed_url,
+    printago_entry,
+    setup_entry,
+    wait_connected,
+    wait_for,
+)
 
 
 async def refresh(hass: HomeAssistant) -> None:
     """Let the farm coordinator's next refresh run."""
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=31))
     await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def closed_url() -> str:
-    """Return an address on a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
 
 
 def farm_entry(sim: FarmSim, **changes: str) -> MockConfigEntry:
@@ -115,7 +82,7 @@ async def test_load_unload_printago(hass: HomeAssistant, sim: FarmSim) -> None:
     async def realtime_clients(expected: int) -> None:
         async with asyncio.timeout(10):
             while True:
-                if (await admin(sim, "GET", "/counters"))["realtime_clients"] == expected:
+                if (await admin(hass, sim, "GET", "counters"))["realtime_clients"] == expected:
                     return
                 await asyncio.sleep(0.02)
 
@@ -130,16 +97,16 @@ async def test_load_unload_printago(hass: HomeAssistant, sim: FarmSim) -> None:
 
 async def test_setup_retry_on_server_error(hass: HomeAssistant, sim: FarmSim) -> None:
     """Test the entry retries while the farm answers 503, and loads once it recovers."""
-    await admin(sim, "PATCH", "/faults/autoprintfarm", {"error_rate": 1.0})
+    await admin(hass, sim, "PATCH", "faults/autoprintfarm", {"error_rate": 1.0})
     entry = autoprintfarm_entry(sim, printers=False)
     entry.add_to_hass(hass)
 
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert (await admin(sim, "GET", "/counters"))["responses"]["autoprintfarm"]["503"] >= 1
+    assert (await admin(hass, sim, "GET", "counters"))["responses"]["autoprintfarm"]["503"] >= 1
 
-    await admin(sim, "POST", "/faults/reset")
+    await admin(hass, sim, "POST", "faults/reset")
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
@@ -148,7 +115,7 @@ async def test_setup_retry_on_server_error(hass: HomeAssistant, sim: FarmSim) ->
 
 async def test_setup_retry_unreachable(hass: HomeAssistant, sim: FarmSim) -> None:
     """Test an unreachable farm is retried, and loads once its address is corrected."""
-    entry = farm_entry(sim, **{CONF_URL: closed_url()})
+    entry = farm_entry(sim, **{CONF_URL: closed_url("/v1")})
     entry.add_to_hass(hass)
 
     await hass.config_entries.async_setup(entry.entry_id)
@@ -194,7 +161,7 @@ async def test_refresh_auth_failed_starts_reauth(hass: HomeAssistant, sim: FarmS
     """Test a key revoked while running starts reauthentication; the new key recovers."""
     entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
     assert not reauth_flows(hass, entry)
-    new_key = (await admin(sim, "POST", "/keys/autoprintfarm/rotate"))["api_key"]
+    new_key = (await admin(hass, sim, "POST", "keys/autoprintfarm/rotate"))["api_key"]
 
     await refresh(hass)
 
@@ -248,7 +215,7 @@ async def test_dynamic_devices(
     farm = device_registry.async_get_device(identifiers={(DOMAIN, str(entry.unique_id))})
     assert farm is not None
 
-    added = await admin(sim, "POST", "/printers", {"model": "A1", "name": "A1-OMG"})
+    added = await admin(hass, sim, "POST", "printers", {"model": "A1", "name": "A1-OMG"})
     printer_id = added["autoprintfarm_id"]
     identifiers = {(DOMAIN, f"{entry.unique_id}_{printer_id}")}
     assert device_registry.async_get_device(identifiers=identifiers) is None
@@ -259,7 +226,7 @@ async def test_dynamic_devices(
     assert device.serial_number == added["serial"]
     assert device.via_device_id == farm.id
 
-    await admin(sim, "DELETE", f"/printers/{printer_id}")
+    await admin(hass, sim, "DELETE", f"printers/{printer_id}")
     await refresh(hass)
     assert device_registry.async_get_device(identifiers=identifiers) is None
     assert len(dr.async_entries_for_config_entry(device_registry, entry.entry_id)) == 4
@@ -316,7 +283,7 @@ async def test_remove_config_entry_device(
 
     # A printer that left the farm while the entry was not loaded can be removed
     assert await hass.config_entries.async_unload(entry.entry_id)
-    await admin(sim, "DELETE", f"/printers/{printer_id}")
+    await admin(hass, sim, "DELETE", f"printers/{printer_id}")
     assert not await remove(farm)
     assert await remove(printer)
     assert device_registry.async_get(printer.id) is None

@@ -16,7 +16,7 @@ from homeassistant.setup import async_setup_component
 from custom_components.printfarm.intent import INTENT_PRINTER, INTENT_QUEUE
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import autoprintfarm_entry, setup_entry
 
 ROOT = Path(__file__).parent.parent.parent
 QUICK = "https://files.example/bracket.gcode.3mf?sim_seconds=1200&sim_grams=5&sim_layers=40"

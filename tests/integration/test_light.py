@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from unittest.mock import PropertyMock, patch
+from unittest.mock import patch
 
 import pytest
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
@@ -23,45 +21,13 @@ from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import autoprintfarm_entry, printer_id, setup_entry, value, wait_for
 
 
 @pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-@pytest.fixture
-async def init_integration(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    with patch("custom_components.printfarm.PLATFORMS", [Platform.LIGHT]):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.02)
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
+def platforms() -> list[Platform]:
+    """Return the platforms to set up."""
+    return [Platform.LIGHT]
 
 
 def lights_on(hass: HomeAssistant) -> bool:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
-from unittest.mock import PropertyMock, patch
 
-import aiohttp
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
@@ -21,47 +17,15 @@ from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import admin, printer_id, value, wait_for
 
 PRINTERS = ("x1c_01", "p1s_01", "a1_01")
 
 
 @pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-@pytest.fixture
-async def init_integration(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    with patch("custom_components.printfarm.PLATFORMS", [Platform.SELECT]):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.02)
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
-
-
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
+def platforms() -> list[Platform]:
+    """Return the platforms to set up."""
+    return [Platform.SELECT]
 
 
 async def select(hass: HomeAssistant, entity_id: str, option: str) -> None:
@@ -72,15 +36,6 @@ async def select(hass: HomeAssistant, entity_id: str, option: str) -> None:
         {ATTR_ENTITY_ID: entity_id, ATTR_OPTION: option},
         blocking=True,
     )
-
-
-async def admin_faults(sim: FarmSim, section: str, changes: dict[str, Any]) -> None:
-    """Switch faults of farmsim through its admin API."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.patch(f"{sim.admin_url}/faults/{section}", json=changes) as response,
-    ):
-        assert response.status == 200, await response.text()
 
 
 @pytest.mark.freeze_time("2026-01-01 12:00:00", tick=True)
@@ -130,7 +85,7 @@ async def test_select_unanswered(
     x1c = printer_id(sim, "X1C-01")
     await wait_for(hass, lambda: value(hass, "select.x1c_01_print_speed") == "standard")
     # Every report, acknowledgements too, arrives garbled
-    await admin_faults(sim, "mqtt", {"malformed_rate": 1.0})
+    await admin(hass, sim, "PATCH", "faults/mqtt", {"malformed_rate": 1.0})
     commands = sim.ctx.counters.mqtt_commands[x1c]
 
     call = asyncio.create_task(select(hass, "select.x1c_01_print_speed", "sport"))
@@ -146,7 +101,7 @@ async def test_select_unanswered(
     assert str(err.value).startswith("The printer cannot be reached:")
 
     # The printer did take it; its next full report shows it
-    await admin_faults(sim, "mqtt", {"malformed_rate": 0.0})
+    await admin(hass, sim, "PATCH", "faults/mqtt", {"malformed_rate": 0.0})
     await wait_for(hass, lambda: value(hass, "select.x1c_01_print_speed") == "sport")
     await select(hass, "select.x1c_01_print_speed", "standard")
     await wait_for(hass, lambda: value(hass, "select.x1c_01_print_speed") == "standard")

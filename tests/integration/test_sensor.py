@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
-from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.homeassistant import SERVICE_UPDATE_ENTITY
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.components.select import SERVICE_SELECT_OPTION
 from homeassistant.const import (
@@ -28,14 +24,13 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .conftest import autoprintfarm_entry, setup_entry
+from .helpers import advance, autoprintfarm_entry, printer_id, refresh, setup_entry, value, wait_for
 
 FILE = (
     "https://files.example/{name}.3mf?sim_seconds={seconds}&sim_grams={grams}&sim_layers={layers}"
@@ -44,49 +39,9 @@ PRINTERS = ("x1c_01", "p1s_01", "a1_01")
 
 
 @pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Enable every entity, also those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-@pytest.fixture
 def platforms() -> list[Platform]:
     """Return the platforms to set up."""
     return [Platform.SENSOR, Platform.SELECT]
-
-
-@pytest.fixture
-async def init_integration(
-    hass: HomeAssistant, sim: FarmSim, platforms: list[Platform]
-) -> AsyncIterator[MockConfigEntry]:
-    """Set up an AutoPrintFarm entry with LAN printers; unload it afterwards."""
-    assert await async_setup_component(hass, HA_DOMAIN, {})
-    with patch("custom_components.printfarm.PLATFORMS", platforms):
-        entry = await setup_entry(hass, autoprintfarm_entry(sim))
-        yield entry
-        assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
-    """Wait until pushed state makes the predicate true."""
-    try:
-        async with asyncio.timeout(10):
-            while not predicate():
-                await hass.async_block_till_done()
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        states = sorted(f"{s.entity_id}={s.state}" for s in hass.states.async_all())
-        pytest.fail("Timed out; states: " + ", ".join(states))
-
-
-def value(hass: HomeAssistant, entity_id: str) -> str | None:
-    """Return the state of an entity, or None without one."""
-    return state.state if (state := hass.states.get(entity_id)) else None
 
 
 def number(hass: HomeAssistant, entity_id: str) -> float:
@@ -97,34 +52,10 @@ def number(hass: HomeAssistant, entity_id: str) -> float:
         return math.nan
 
 
-def printer_id(sim: FarmSim, name: str) -> str:
-    """Return the farm ID of a simulated printer."""
-    return next(p.id for p in sim.world.printers.values() if p.name == name)
-
-
 def submit(sim: FarmSim, printer: str, *, seconds: int, grams: float = 5, layers: int = 100) -> str:
     """Queue a job for one printer in farmsim; return its ID."""
     url = FILE.format(name="bracket", seconds=seconds, grams=grams, layers=layers)
     return sim.world.submit_job(source="test", file_url=url, printer_id=printer).id
-
-
-def advance(sim: FarmSim, seconds: float) -> None:
-    """Move farmsim's clock (only farmsim's) forward."""
-    sim.world.clock.advance(seconds)
-    sim.world.tick()
-
-
-async def refresh(hass: HomeAssistant) -> None:
-    """Refresh the farm's data now, as a user asking for an update does."""
-    await hass.services.async_call(
-        HA_DOMAIN,
-        SERVICE_UPDATE_ENTITY,
-        {ATTR_ENTITY_ID: "sensor.farmsim_queued_jobs"},
-        blocking=True,
-    )
-    # A refresh asked for within the cooldown of the last one runs when the cooldown ends
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def idle_and_stable(hass: HomeAssistant) -> bool:

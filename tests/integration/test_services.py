@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -11,66 +9,13 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 from farmsim.models import JobStatus, WorldEvent
 
-from .conftest import autoprintfarm_entry, printago_entry, setup_entry
-
-FILE_URL = "https://files.example.com/bracket.gcode.3mf?sim_seconds=600&sim_grams=5"
-
-
-async def admin(
-    hass: HomeAssistant, sim: FarmSim, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    """Call farmsim's admin API."""
-    session = async_get_clientsession(hass)
-    async with session.request(method, f"{sim.admin_url}/{path}", json=body) as response:
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
-async def wait_for(hass: HomeAssistant, check: Callable[[], bool]) -> None:
-    """Wait until a condition on Home Assistant's state holds."""
-    async with asyncio.timeout(10):
-        while True:
-            await hass.async_block_till_done()
-            if check():
-                return
-            await asyncio.sleep(0.02)
-
-
-def printer_device(hass: HomeAssistant, name: str) -> dr.DeviceEntry:
-    """Return the device of a printer by its name."""
-    devices = [d for d in dr.async_get(hass).devices.values() if d.name == name]
-    assert len(devices) == 1
-    return devices[0]
-
-
-def farm_entity(hass: HomeAssistant, key: str, domain: str = "sensor") -> str:
-    """Return the entity id of a farm entity by its translation key."""
-    registry = er.async_get(hass)
-    farms = [d for d in dr.async_get(hass).devices.values() if d.entry_type is not None]
-    return next(
-        entry.entity_id
-        for farm in farms
-        for entry in er.async_entries_for_device(registry, farm.id)
-        if entry.domain == domain and entry.translation_key == key
-    )
-
-
-def printer_entity(hass: HomeAssistant, printer: str, key: str, domain: str = "sensor") -> str:
-    """Return the entity id of a printer entity by its translation key."""
-    registry = er.async_get(hass)
-    return next(
-        entry.entity_id
-        for entry in er.async_entries_for_device(registry, printer_device(hass, printer).id)
-        if entry.domain == domain and entry.translation_key == key
-    )
+from .helpers import FILE_URL, admin, farm_entity, named_device, printer_entity
 
 
 def sim_printer(sim: FarmSim, name: str) -> Any:
@@ -92,27 +37,11 @@ async def call(
     )
 
 
-@pytest.fixture
-async def apf(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up the AutoPrintFarm account, without LAN printers."""
-    entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-
-
-@pytest.fixture
-async def printago(hass: HomeAssistant, sim: FarmSim) -> AsyncIterator[MockConfigEntry]:
-    """Set up the Printago store; it is unloaded before farmsim stops."""
-    entry = await setup_entry(hass, printago_entry(sim))
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-
-
 async def test_submit_job(hass: HomeAssistant, sim: FarmSim, apf: MockConfigEntry) -> None:
     """Test a job is queued on the farm and the queue is refreshed right away."""
     active_jobs = farm_entity(hass, "jobs_active")
     assert hass.states.get(active_jobs).state == "0"
-    device = printer_device(hass, "P1S-01")
+    device = named_device(hass, "P1S-01")
     result = await call(
         hass,
         "submit_job",
@@ -242,7 +171,7 @@ async def test_job_action_by_printer(
     status: JobStatus,
 ) -> None:
     """Test an action on a printer's current job reaches the farm."""
-    device = printer_device(hass, "X1C-01")
+    device = named_device(hass, "X1C-01")
     await call(
         hass,
         "submit_job",
@@ -292,7 +221,7 @@ async def test_entry_not_loaded(hass: HomeAssistant, sim: FarmSim, apf: MockConf
         await call(hass, "submit_job", {"config_entry_id": apf.entry_id, "file_url": FILE_URL})
     assert err.value.translation_key == "entry_not_loaded"
     assert str(err.value) == f"The farm {apf.title} is not loaded"
-    device = printer_device(hass, "X1C-01")
+    device = named_device(hass, "X1C-01")
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "pause_job", {"device_id": device.id})
     assert err.value.translation_key == "entry_not_loaded"
@@ -377,7 +306,7 @@ async def test_job_or_printer_required(
     hass: HomeAssistant, sim: FarmSim, apf: MockConfigEntry
 ) -> None:
     """Test a job action needs a job of a farm, or a printer with a current job."""
-    device = printer_device(hass, "A1-01")
+    device = named_device(hass, "A1-01")
     for data in ({}, {"job_id": "job_1"}, {"config_entry_id": apf.entry_id}):
         with pytest.raises(ServiceValidationError) as err:
             await call(hass, "pause_job", data)
@@ -485,7 +414,7 @@ async def press(hass: HomeAssistant, entity_id: str) -> None:
 
 async def test_button_errors(hass: HomeAssistant, sim: FarmSim, apf: MockConfigEntry) -> None:
     """Test a printer button reports why the farm did not act, and works again after."""
-    device = printer_device(hass, "P1S-01")
+    device = named_device(hass, "P1S-01")
     cancel = printer_entity(hass, "P1S-01", "cancel", "button")
     submit = {"config_entry_id": apf.entry_id, "file_url": FILE_URL, "printer": device.id}
 

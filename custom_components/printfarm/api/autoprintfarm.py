@@ -221,28 +221,18 @@ class AutoPrintFarm(FarmClient):
         """Confirm the bed of a printer is clear, so it can take the next job."""
         await self._control(printer_id, "clear_bed")
 
-    async def jobs(
-        self,
-        *,
-        statuses: Iterable[JobStatus] | None = None,
-        printer_id: str | None = None,
-        sort: str | None = None,
+    async def _jobs(
+        self, statuses: frozenset[JobStatus] | None, *, printer_id: str | None, sort: str | None
     ) -> list[Job]:
-        """Return jobs, every page of them, optionally filtered and sorted."""
         params: dict[str, str] = {}
-        wanted = frozenset(statuses) if statuses is not None else None
-        if wanted is not None:
-            if not wanted:
-                return []
-            if words := parse.status_words(wanted):
-                params["status"] = ",".join(words)
+        if statuses is not None and (words := parse.status_words(statuses)):
+            params["status"] = ",".join(words)
         if printer_id:
             params["printer_id"] = printer_id
         if sort:
             params["sort"] = _sort(sort)
         items = await self._list("jobs", what="jobs", key="jobs", params=params)
-        jobs = [parse.job(item) for item in items]
-        return jobs if wanted is None else [job for job in jobs if job.status in wanted]
+        return [parse.job(item) for item in items]
 
     async def job(self, job_id: str) -> Job:
         """Return one job."""

@@ -27,6 +27,7 @@ from .wire import (
     as_list,
     as_mapping,
     as_str,
+    lookup_word,
     require_id,
     str_list,
 )
@@ -146,16 +147,12 @@ def _message(value: Any) -> str | None:
 
 def printer_status(word: Any) -> PrinterStatus:
     """Return the normalized status of a printer status word."""
-    key = as_str(word)
-    return (
-        PRINTER_STATUSES.get(key.lower(), PrinterStatus.UNKNOWN) if key else PrinterStatus.UNKNOWN
-    )
+    return lookup_word(word, PRINTER_STATUSES, PrinterStatus.UNKNOWN)
 
 
 def job_status(word: Any) -> JobStatus:
     """Return the normalized status of a job status word."""
-    key = as_str(word)
-    return JOB_STATUSES.get(key.lower(), JobStatus.UNKNOWN) if key else JobStatus.UNKNOWN
+    return lookup_word(word, JOB_STATUSES, JobStatus.UNKNOWN)
 
 
 def job_priority(value: Any) -> JobPriority | None:

@@ -13,20 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from .bambu_state import is_full_report, merge_report, parse_state, signature_required
-from .events import call_safely, dispatch
+from .events import dispatch
 from .exceptions import (
-    PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
     PrintFarmPermissionError,
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from .mqtt import MqttConnection, MqttSupervisor
+from .mqtt import MqttConnection
 from .push import EventCallback, PrinterState, UpdateCallback
+from .supervised import SupervisedClient
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,8 +40,6 @@ VERSION_GRACE: Final = 3.0
 SPEED_LEVELS: Final = range(1, 5)
 LED_BLINK_MS: Final = 500
 FAILED_RESULTS: Final = frozenset({"fail", "failed"})
-
-type AuthFailedCallback = Callable[[PrintFarmAuthenticationError], None]
 
 
 def create_ssl_context(
@@ -77,7 +75,7 @@ async def async_create_ssl_context(
 
 
 @dataclass(kw_only=True)
-class BambuPrinterClient:
+class BambuPrinterClient(SupervisedClient):
     """A Bambu Lab printer in LAN mode: its merged pushed state, events and commands.
 
     `start()` connects in the background and keeps reconnecting until `stop()`. A refused
@@ -93,8 +91,6 @@ class BambuPrinterClient:
     insecure: bool = False
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     stale_timeout: float = 60.0
-    reconnect_min_delay: float = 1.0
-    reconnect_max_delay: float = 30.0
     pushall_interval: float = PUSHALL_INTERVAL
     command_timeout: float = COMMAND_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
@@ -102,14 +98,11 @@ class BambuPrinterClient:
     printer_key: str = ""
     on_update: UpdateCallback | None = None
     on_event: EventCallback | None = None
-    on_auth_failed: AuthFailedCallback | None = None
 
     _raw: Mapping[str, Any] = field(default_factory=dict, init=False, repr=False)
     _state: PrinterState | None = field(default=None, init=False, repr=False)
     _available: bool = field(default=False, init=False, repr=False)
     _connection: MqttConnection | None = field(default=None, init=False, repr=False)
-    _supervisor: MqttSupervisor | None = field(default=None, init=False, repr=False)
-    _auth_error: PrintFarmAuthenticationError | None = field(default=None, init=False, repr=False)
     _pending: dict[tuple[str, str, str], asyncio.Future[Mapping[str, Any]]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -121,7 +114,6 @@ class BambuPrinterClient:
     _pushall_handle: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _awaiting_full: bool = field(default=False, init=False, repr=False)
     _stale_handle: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _version: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _full: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
@@ -145,11 +137,6 @@ class BambuPrinterClient:
         return self._connection is not None and self._connection.connected
 
     @property
-    def auth_failed(self) -> bool:
-        """Return whether the printer refused the access code (the client then stops)."""
-        return self._auth_error is not None
-
-    @property
     def report_topic(self) -> str:
         """Return the topic the printer reports on."""
         return f"device/{self.serial}/report"
@@ -159,53 +146,17 @@ class BambuPrinterClient:
         """Return the topic the printer takes commands from."""
         return f"device/{self.serial}/request"
 
-    async def start(self) -> None:
-        """Connect in the background; keep reconnecting until `stop()`."""
-        if self._supervisor is not None and self._supervisor.running:
-            return
-        context = await self._tls_context()
-        self._auth_error = None
-        self._ready.clear()
-        self._supervisor = MqttSupervisor(
-            name=f"bambu-{self.serial}",
-            factory=partial(self._new_connection, context),
-            on_connected=self._on_connected,
-            on_disconnected=self._on_disconnected,
-            on_auth_failed=self._on_auth_failed,
-            min_delay=self.reconnect_min_delay,
-            max_delay=self.reconnect_max_delay,
-        )
-        self._supervisor.start()
-
     async def stop(self) -> None:
         """Disconnect and stop reconnecting; no callbacks fire after this."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            await supervisor.stop()
+        await super().stop()
         self._reset_connection()
         self._available = False
         if self._state is not None:
             self._state = parse_state(self._raw, online=False)
 
-    async def __aenter__(self) -> Self:
-        """Start the client."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_exc_info: object) -> None:
-        """Stop the client."""
-        await self.stop()
-
     async def wait_ready(self, *, timeout: float = 30.0) -> PrinterState:  # noqa: ASYNC109
         """Wait for the first full report; raise if the access code was refused."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError as err:
-            msg = f"Printer {self.serial} sent no report within {timeout} s"
-            raise PrintFarmTimeoutError(msg) from err
-        if self._auth_error is not None:
-            raise self._auth_error
+        await self._wait_ready(timeout, f"Printer {self.serial} sent no report within {timeout} s")
         return self.state
 
     @classmethod
@@ -316,6 +267,13 @@ class BambuPrinterClient:
 
     # Connection
 
+    @property
+    def _supervisor_name(self) -> str:
+        return f"bambu-{self.serial}"
+
+    async def _connection_factory(self) -> Callable[[], MqttConnection]:
+        return partial(self._new_connection, await self._tls_context())
+
     async def _tls_context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
             self.ssl_context = await async_create_ssl_context(
@@ -366,16 +324,11 @@ class BambuPrinterClient:
 
     def _on_disconnected(self) -> None:
         LOGGER.debug("Lost the connection to printer %s", self.serial)
-        self._reset_connection()
-        self._set_available(available=False)
+        self._connection_lost()
 
-    def _on_auth_failed(self, err: PrintFarmAuthenticationError) -> None:
-        self._auth_error = err
+    def _connection_lost(self) -> None:
         self._reset_connection()
         self._set_available(available=False)
-        self._ready.set()
-        if self.on_auth_failed is not None:
-            call_safely(self.on_auth_failed, err)
 
     def _reset_connection(self) -> None:
         """Forget the connection: cancel timers and fail the commands waiting for it."""

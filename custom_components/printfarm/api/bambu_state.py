@@ -10,6 +10,7 @@ from typing import Any, Final
 from .events import is_error
 from .models import PrinterStatus
 from .push import FilamentTray, HealthMessage, PrinterState, Temperature
+from .wire import as_list, as_mapping, nonempty_str
 
 LOGGER = logging.getLogger(__name__)
 
@@ -173,21 +174,6 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _str(value: Any) -> str | None:
-    """Return a non-empty string, else None."""
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: Any) -> Raw:
-    """Return a value if it is an object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    """Return a value if it is an array, else an empty one."""
-    return value if isinstance(value, list) else []
-
-
 def error_code(print_error: int) -> str | None:
     """Return a print error as Bambu writes it, e.g. 50348044 -> "0300_400C"."""
     if print_error == 0:
@@ -204,8 +190,8 @@ def hms_code(attr: int, code: int) -> str:
 def parse_health(value: Any) -> tuple[HealthMessage, ...]:
     """Return the HMS list as health messages; malformed entries are skipped."""
     messages: list[HealthMessage] = []
-    for entry in _list(value):
-        entry_map = _mapping(entry)
+    for entry in as_list(value):
+        entry_map = as_mapping(entry)
         attr, code = _int(entry_map.get("attr")), _int(entry_map.get("code"))
         if attr is None or code is None or attr < 0 or code < 0:
             continue
@@ -217,13 +203,13 @@ def parse_health(value: Any) -> tuple[HealthMessage, ...]:
 
 def parse_model(info: Raw) -> str | None:
     """Return the model code (X1C, P1S, A1MINI, ...) from a `get_version` reply."""
-    modules = [_mapping(module) for module in _list(info.get("module"))]
+    modules = [as_mapping(module) for module in as_list(info.get("module"))]
     for module in modules:
-        if product := _str(module.get("product_name")):
+        if product := nonempty_str(module.get("product_name")):
             name = product.removeprefix("Bambu Lab").strip().upper()
             return PRODUCT_MODELS.get(name, name.replace(" ", ""))
     for module in modules:
-        hw_ver = _str(module.get("hw_ver")) or ""
+        hw_ver = nonempty_str(module.get("hw_ver")) or ""
         if not hw_ver.startswith("AP0"):
             continue
         if hw_ver == "AP02":
@@ -235,10 +221,10 @@ def parse_model(info: Raw) -> str | None:
 
 def parse_firmware(info: Raw) -> str | None:
     """Return the firmware version (the `ota` module) from a `get_version` reply."""
-    for module in _list(info.get("module")):
-        module_map = _mapping(module)
+    for module in as_list(info.get("module")):
+        module_map = as_mapping(module)
         if module_map.get("name") == "ota":
-            return _str(module_map.get("sw_ver"))
+            return nonempty_str(module_map.get("sw_ver"))
     return None
 
 
@@ -256,11 +242,11 @@ def _packed(value: Any) -> Temperature | None:
 
 def _nozzle(report: Raw) -> Temperature:
     """Return the nozzle temperature: the active extruder's on newer firmware."""
-    extruder = _mapping(_mapping(report.get("device")).get("extruder"))
+    extruder = as_mapping(as_mapping(report.get("device")).get("extruder"))
     if (state := _int(extruder.get("state"))) is not None:
         active = state >> 4 & 0xF
-        for entry in _list(extruder.get("info")):
-            entry_map = _mapping(entry)
+        for entry in as_list(extruder.get("info")):
+            entry_map = as_mapping(entry)
             if _int(entry_map.get("id")) == active and (packed := _packed(entry_map.get("temp"))):
                 return packed
     return Temperature(
@@ -271,7 +257,7 @@ def _nozzle(report: Raw) -> Temperature:
 
 def _bed(report: Raw) -> Temperature:
     """Return the bed temperature; the packed `device.bed` value wins when present."""
-    device_bed = _mapping(_mapping(_mapping(report.get("device")).get("bed")).get("info"))
+    device_bed = as_mapping(as_mapping(as_mapping(report.get("device")).get("bed")).get("info"))
     if packed := _packed(device_bed.get("temp")):
         return packed
     return Temperature(
@@ -281,7 +267,7 @@ def _bed(report: Raw) -> Temperature:
 
 def _chamber(report: Raw, model: str | None) -> Temperature | None:
     """Return the chamber temperature if the printer has a sensor."""
-    device_ctc = _mapping(_mapping(_mapping(report.get("device")).get("ctc")).get("info"))
+    device_ctc = as_mapping(as_mapping(as_mapping(report.get("device")).get("ctc")).get("info"))
     if packed := _packed(device_ctc.get("temp")):
         return packed
     if not has_chamber_sensor(model):
@@ -301,8 +287,8 @@ def _wifi(value: Any) -> int | None:
 def _lights(value: Any) -> dict[str, bool]:
     """Return the lights from `lights_report` as node -> on."""
     lights: dict[str, bool] = {}
-    for entry in _list(value):
-        entry_map = _mapping(entry)
+    for entry in as_list(value):
+        entry_map = as_mapping(entry)
         node, mode = entry_map.get("node"), entry_map.get("mode")
         if isinstance(node, str) and isinstance(mode, str):
             lights[node] = mode != "off"
@@ -323,7 +309,7 @@ def _color(value: Any) -> str | None:
 def tray_loaded(tray: Raw) -> bool:
     """Return whether a tray holds a spool (`state` bits, or a filament type on old firmware)."""
     if (state := _int(tray.get("state"))) is None:
-        return _str(tray.get("tray_type")) is not None
+        return nonempty_str(tray.get("tray_type")) is not None
     if state <= TRAY_STATE_LEGACY_MAX:
         return state == TRAY_STATE_LEGACY_MAX
     return bool(state & TRAY_SPOOL and state & TRAY_STEADY)
@@ -339,7 +325,7 @@ def _tray(tray: Raw, tray_id: str, *, remain_enabled: bool) -> FilamentTray:
     return FilamentTray(
         tray_id=tray_id,
         loaded=True,
-        type=_str(tray.get("tray_type")),
+        type=nonempty_str(tray.get("tray_type")),
         color=_color(tray.get("tray_color")),
         remaining_percent=None if remain is None else min(remain, 100),
     )
@@ -357,17 +343,17 @@ def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
     home_flag = _int(report.get("home_flag"))
     remain_enabled = home_flag is None or bool(home_flag & HOME_FLAG_AMS_REMAIN)
     trays: dict[int, FilamentTray] = {}
-    for unit in _list(_mapping(report.get("ams")).get("ams")):
-        unit_map = _mapping(unit)
+    for unit in as_list(as_mapping(report.get("ams")).get("ams")):
+        unit_map = as_mapping(unit)
         if (unit_id := _int(unit_map.get("id"))) is None or unit_id < 0:
             continue
-        for tray in _list(unit_map.get("tray")):
-            tray_map = _mapping(tray)
+        for tray in as_list(unit_map.get("tray")):
+            tray_map = as_mapping(tray)
             if (slot := _int(tray_map.get("id"))) is None or slot < 0:
                 continue
             absolute = _absolute_tray_id(unit_id, slot)
             trays[absolute] = _tray(tray_map, str(absolute), remain_enabled=remain_enabled)
-    external = [_mapping(spool) for spool in _list(report.get("vir_slot"))]
+    external = [as_mapping(spool) for spool in as_list(report.get("vir_slot"))]
     if not external and isinstance(vt_tray := report.get("vt_tray"), Mapping):
         external = [{"id": "254", **vt_tray}]
     for spool in external:
@@ -378,7 +364,7 @@ def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
 
 def _active_tray(report: Raw) -> str | None:
     """Return the absolute id of the tray feeding the nozzle (`tray_now`), if any."""
-    tray_now = _int(_mapping(report.get("ams")).get("tray_now"))
+    tray_now = _int(as_mapping(report.get("ams")).get("tray_now"))
     if tray_now is None or tray_now == NO_TRAY or tray_now < 0:
         return None
     return str(tray_now)
@@ -386,7 +372,7 @@ def _active_tray(report: Raw) -> str | None:
 
 def signature_required(raw: Raw) -> bool:
     """Return whether the printer only takes signed commands (`fun` bit 29: no developer mode)."""
-    fun = _mapping(raw.get("print")).get("fun")
+    fun = as_mapping(raw.get("print")).get("fun")
     if not isinstance(fun, str):
         return False
     try:
@@ -408,10 +394,10 @@ def _status(gcode_state: str | None, *, error: bool, online: bool) -> PrinterSta
 
 def parse_state(raw: Raw, *, online: bool) -> PrinterState:
     """Return the printer state described by a merged raw report."""
-    report = _mapping(raw.get("print"))
-    info = _mapping(raw.get("info"))
+    report = as_mapping(raw.get("print"))
+    info = as_mapping(raw.get("info"))
     model = parse_model(info)
-    gcode_state = _str(report.get("gcode_state"))
+    gcode_state = nonempty_str(report.get("gcode_state"))
     print_error = _int(report.get("print_error")) or 0
     health = parse_health(report.get("hms"))
     remaining = _int(report.get("mc_remaining_time"))
@@ -424,8 +410,8 @@ def parse_state(raw: Raw, *, online: bool) -> PrinterState:
         remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
         layer=_int(report.get("layer_num")),
         total_layers=_int(report.get("total_layer_num")),
-        job_name=_str(report.get("subtask_name")),
-        file=_str(report.get("gcode_file")),
+        job_name=nonempty_str(report.get("subtask_name")),
+        file=nonempty_str(report.get("gcode_file")),
         nozzle=_nozzle(report),
         bed=_bed(report),
         chamber=_chamber(report, model),

@@ -58,7 +58,6 @@ class FarmClient(ABC):
     async def clear_bed(self, printer_id: str) -> None:
         """Confirm the bed of a printer is clear, so it can take the next job."""
 
-    @abstractmethod
     async def jobs(
         self,
         *,
@@ -67,6 +66,18 @@ class FarmClient(ABC):
         sort: str | None = None,
     ) -> list[Job]:
         """Return jobs, every page of them, optionally filtered and sorted."""
+        wanted = frozenset(statuses) if statuses is not None else None
+        if wanted is not None and not wanted:
+            return []
+        jobs = await self._jobs(wanted, printer_id=printer_id, sort=sort)
+        # A status word of the service may stand for more than the statuses asked for
+        return jobs if wanted is None else [job for job in jobs if job.status in wanted]
+
+    @abstractmethod
+    async def _jobs(
+        self, statuses: frozenset[JobStatus] | None, *, printer_id: str | None, sort: str | None
+    ) -> list[Job]:
+        """Return every job the service lists for a filter, maybe with more statuses."""
 
     @abstractmethod
     async def job(self, job_id: str) -> Job:

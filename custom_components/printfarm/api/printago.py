@@ -212,27 +212,17 @@ class Printago(FarmClient):
         body = {"ready": True, "ids": [printer_id]}
         await self._bulk("PATCH", ("printers", "confirm-ready"), body, printer_id)
 
-    async def jobs(
-        self,
-        *,
-        statuses: Iterable[JobStatus] | None = None,
-        printer_id: str | None = None,
-        sort: str | None = None,
+    async def _jobs(
+        self, statuses: frozenset[JobStatus] | None, *, printer_id: str | None, sort: str | None
     ) -> list[Job]:
-        """Return print jobs, every page of them, optionally filtered and sorted."""
         params: dict[str, str] = {}
-        wanted = frozenset(statuses) if statuses is not None else None
-        if wanted is not None:
-            if not wanted:
-                return []
-            if words := parse.status_words(wanted):
-                params["status.in"] = ",".join(words)
+        if statuses is not None and (words := parse.status_words(statuses)):
+            params["status.in"] = ",".join(words)
         if printer_id:
             params["assignedPrinterId"] = printer_id
         if sort:
             params["sort"] = parse.sort_expression(sort)
-        jobs = parse.jobs(await self._list("print-jobs", what="print jobs", params=params))
-        return jobs if wanted is None else [job for job in jobs if job.status in wanted]
+        return parse.jobs(await self._list("print-jobs", what="print jobs", params=params))
 
     async def job(self, job_id: str) -> Job:
         """Return one print job."""

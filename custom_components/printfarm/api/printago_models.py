@@ -27,6 +27,7 @@ from .wire import (
     as_list,
     as_mapping,
     as_str,
+    lookup_word,
     require_id,
     str_list,
 )
@@ -114,8 +115,7 @@ def sort_expression(sort: str) -> str:
 
 def job_status(word: Any) -> JobStatus:
     """Return the normalized status of a print job status word."""
-    key = as_str(word)
-    return JOB_STATUSES.get(key.lower(), JobStatus.UNKNOWN) if key else JobStatus.UNKNOWN
+    return lookup_word(word, JOB_STATUSES, JobStatus.UNKNOWN)
 
 
 def job_priority(value: Any) -> JobPriority | None:

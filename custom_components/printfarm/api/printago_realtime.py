@@ -10,19 +10,15 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from yarl import URL
 
 from .bambu_state import deep_merge
 from .events import call_safely, dispatch, is_error
-from .exceptions import (
-    PrintFarmAuthenticationError,
-    PrintFarmTimeoutError,
-    PrintFarmValidationError,
-)
+from .exceptions import PrintFarmValidationError
 from .models import PrinterStatus
-from .mqtt import MqttConnection, MqttSupervisor, Transport
+from .mqtt import MqttConnection, Transport
 from .push import (
     EventCallback,
     FilamentTray,
@@ -31,6 +27,8 @@ from .push import (
     Temperature,
     UpdateCallback,
 )
+from .supervised import SupervisedClient
+from .wire import as_list, as_mapping, nonempty_str
 
 LOGGER = logging.getLogger(__name__)
 
@@ -68,7 +66,6 @@ SLOTS_PER_AMS: Final = 4
 EXTERNAL_TRAY_ID: Final = "254"
 
 type EntitiesCallback = Callable[[str, str, tuple[str, ...]], None]
-type AuthFailedCallback = Callable[[PrintFarmAuthenticationError], None]
 
 
 def client_id_for(api_key: str, suffix: str) -> str:
@@ -88,24 +85,9 @@ def _int(value: Any) -> int | None:
     return None if (number := _number(value)) is None else int(number)
 
 
-def _str(value: Any) -> str | None:
-    """Return a non-empty string, else None."""
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """Return a value if it is an object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    """Return a value if it is an array, else an empty one."""
-    return value if isinstance(value, list) else []
-
-
 def _code(value: Any) -> str | None:
     """Return a Printago error code ("0300-400C") in Bambu's writing ("0300_400C")."""
-    return None if (code := _str(value)) is None else code.replace("-", "_").upper()
+    return None if (code := nonempty_str(value)) is None else code.replace("-", "_").upper()
 
 
 def _temperature(temps: Mapping[str, Any], name: str) -> Temperature | None:
@@ -120,8 +102,8 @@ def _health(health: Mapping[str, Any]) -> tuple[HealthMessage, ...]:
     """Return the health messages of a printer stat."""
     messages: list[HealthMessage] = []
     for key, severity in HEALTH_SEVERITY.items():
-        for entry in _list(health.get(key)):
-            if (code := _code(_mapping(entry).get("code"))) is None:
+        for entry in as_list(health.get(key)):
+            if (code := _code(as_mapping(entry).get("code"))) is None:
                 continue
             user_pause = code in USER_PAUSE_CODES
             messages.append(HealthMessage(code=code, severity=3 if user_pause else severity))
@@ -130,7 +112,7 @@ def _health(health: Mapping[str, Any]) -> tuple[HealthMessage, ...]:
 
 def _color(value: Any) -> str | None:
     """Return "#RRGGBB" from Printago's "RRGGBBAA" (or "#RRGGBB")."""
-    text = (_str(value) or "").lstrip("#")
+    text = (nonempty_str(value) or "").lstrip("#")
     if len(text) not in (6, 8):
         return None
     try:
@@ -142,7 +124,7 @@ def _color(value: Any) -> str | None:
 
 def _tray(slot: Mapping[str, Any], tray_id: str) -> FilamentTray:
     """Return one filament slot."""
-    material = _str(slot.get("type"))
+    material = nonempty_str(slot.get("type"))
     if material is None:
         return FilamentTray(tray_id=tray_id, loaded=False)
     remaining = _int(slot.get("remaining"))
@@ -158,11 +140,11 @@ def _tray(slot: Mapping[str, Any], tray_id: str) -> FilamentTray:
 def _trays(filament: Mapping[str, Any]) -> tuple[FilamentTray, ...]:
     """Return the AMS slots (absolute ids ams*4+slot) and the external spool."""
     trays: list[FilamentTray] = []
-    units = _list(_mapping(filament.get("ams")).get("ams"))
+    units = as_list(as_mapping(filament.get("ams")).get("ams"))
     for unit_index, unit in enumerate(units):
-        for slot_index, slot in enumerate(_list(_mapping(unit).get("slots"))):
-            slot_map = _mapping(slot)
-            slot_id = _str(slot_map.get("id"))
+        for slot_index, slot in enumerate(as_list(as_mapping(unit).get("slots"))):
+            slot_map = as_mapping(slot)
+            slot_id = nonempty_str(slot_map.get("id"))
             position = int(slot_id) if slot_id is not None and slot_id.isdigit() else slot_index
             trays.append(_tray(slot_map, str(unit_index * SLOTS_PER_AMS + position)))
     if isinstance(spool := filament.get("spool"), Mapping):
@@ -176,7 +158,7 @@ def _status(stat: Mapping[str, Any], *, online: bool, error: bool) -> PrinterSta
         return PrinterStatus.OFFLINE
     if error:
         return PrinterStatus.ERROR
-    if (state := _str(stat.get("state"))) is not None:
+    if (state := nonempty_str(stat.get("state"))) is not None:
         return STATE_STATUS.get(state.upper(), PrinterStatus.UNKNOWN)
     available = stat.get("isAvailable")
     if isinstance(available, bool):
@@ -186,17 +168,17 @@ def _status(stat: Mapping[str, Any], *, online: bool, error: bool) -> PrinterSta
 
 def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> PrinterState:
     """Return the printer state a merged Printago `PrinterStat` describes."""
-    data = _mapping(stat.get("data"))
-    job = _mapping(data.get("print"))
-    temps = _mapping(data.get("temps"))
+    data = as_mapping(stat.get("data"))
+    job = as_mapping(data.get("print"))
+    temps = as_mapping(data.get("temps"))
     online = connected and stat.get("isOnline") is True
     print_error = _int(job.get("printError")) or 0
-    health = _health(_mapping(data.get("health")))
+    health = _health(as_mapping(data.get("health")))
     remaining = _int(job.get("timeRemaining"))
-    state = _str(stat.get("state"))
+    state = nonempty_str(stat.get("state"))
     lights = {
         LIGHT_NODES.get(str(name), str(name)): mode != "off"
-        for name, mode in _mapping(data.get("lights")).items()
+        for name, mode in as_mapping(data.get("lights")).items()
         if isinstance(mode, str)
     }
     return PrinterState(
@@ -207,7 +189,7 @@ def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> Pr
         remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
         layer=_int(job.get("currentLayer")),
         total_layers=_int(job.get("totalLayers")),
-        job_name=_str(job.get("taskName")),
+        job_name=nonempty_str(job.get("taskName")),
         nozzle=_temperature(temps, "nozzle") or Temperature(),
         bed=_temperature(temps, "bed") or Temperature(),
         chamber=_temperature(temps, "chamber"),
@@ -215,13 +197,13 @@ def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> Pr
         print_error=print_error,
         error_code=_code(job.get("errorCode")),
         health=health,
-        trays=_trays(_mapping(data.get("filament"))),
+        trays=_trays(as_mapping(data.get("filament"))),
         raw=stat,
     )
 
 
 @dataclass(kw_only=True)
-class PrintagoRealtime:
+class PrintagoRealtime(SupervisedClient):
     """The realtime feed of a Printago store: printer states and entity change events.
 
     `start()` connects in the background and keeps reconnecting until `stop()`. Refused
@@ -234,21 +216,15 @@ class PrintagoRealtime:
     api_key: str = field(repr=False)
     client_suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
-    reconnect_min_delay: float = 1.0
-    reconnect_max_delay: float = 30.0
     connect_timeout: float = CONNECT_TIMEOUT
     keepalive: int = KEEPALIVE
     on_update: UpdateCallback | None = None
     on_event: EventCallback | None = None
     on_entities: EntitiesCallback | None = None
-    on_auth_failed: AuthFailedCallback | None = None
 
     _stats: dict[str, Mapping[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _states: dict[str, PrinterState] = field(default_factory=dict, init=False, repr=False)
     _connected: bool = field(default=False, init=False, repr=False)
-    _supervisor: MqttSupervisor | None = field(default=None, init=False, repr=False)
-    _auth_error: PrintFarmAuthenticationError | None = field(default=None, init=False, repr=False)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def client_id(self) -> str:
@@ -266,11 +242,6 @@ class PrintagoRealtime:
         return self._connected
 
     @property
-    def auth_failed(self) -> bool:
-        """Return whether the credentials were refused (the feed then stops)."""
-        return self._auth_error is not None
-
-    @property
     def stats_topic(self) -> str:
         """Return the topic filter of the printer stats."""
         return f"stores/{self.store_id}/printer-stats/+"
@@ -280,17 +251,31 @@ class PrintagoRealtime:
         """Return the topic filter of the entity change events."""
         return f"stores/{self.store_id}/entities/#"
 
-    async def start(self) -> None:
-        """Connect in the background; keep reconnecting until `stop()`."""
-        if self._supervisor is not None and self._supervisor.running:
-            return
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting; no callbacks fire after this."""
+        await super().stop()
+        self._connected = False
+        self._states = {
+            key: replace(state, online=False, status=PrinterStatus.OFFLINE)
+            for key, state in self._states.items()
+        }
+
+    async def wait_connected(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until the feed is subscribed; raise if the credentials were refused."""
+        await self._wait_ready(timeout, f"Printago realtime did not connect within {timeout} s")
+
+    @property
+    def _supervisor_name(self) -> str:
+        return f"printago-realtime-{self.store_id}"
+
+    async def _connection_factory(self) -> Callable[[], MqttConnection]:
         url = URL(self.url)
         if url.scheme not in SCHEMES or not url.host:
             msg = f"Unsupported realtime URL {self.url}; use ws://, wss://, mqtt:// or mqtts://"
             raise PrintFarmValidationError(msg)
         transport, tls, default_port = SCHEMES[url.scheme]
         context = await self._tls_context() if tls else None
-        factory = partial(
+        return partial(
             MqttConnection,
             host=url.host,
             port=url.explicit_port or default_port,
@@ -304,49 +289,6 @@ class PrintagoRealtime:
             connect_timeout=self.connect_timeout,
             on_message=self._on_message,
         )
-        self._auth_error = None
-        self._ready.clear()
-        self._supervisor = MqttSupervisor(
-            name=f"printago-realtime-{self.store_id}",
-            factory=factory,
-            on_connected=self._on_connected,
-            on_disconnected=self._on_disconnected,
-            on_auth_failed=self._on_auth_failed,
-            min_delay=self.reconnect_min_delay,
-            max_delay=self.reconnect_max_delay,
-        )
-        self._supervisor.start()
-
-    async def stop(self) -> None:
-        """Disconnect and stop reconnecting; no callbacks fire after this."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            await supervisor.stop()
-        self._connected = False
-        self._states = {
-            key: replace(state, online=False, status=PrinterStatus.OFFLINE)
-            for key, state in self._states.items()
-        }
-
-    async def __aenter__(self) -> Self:
-        """Start the feed."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_exc_info: object) -> None:
-        """Stop the feed."""
-        await self.stop()
-
-    async def wait_connected(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Wait until the feed is subscribed; raise if the credentials were refused."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError as err:
-            msg = f"Printago realtime did not connect within {timeout} s"
-            raise PrintFarmTimeoutError(msg) from err
-        if self._auth_error is not None:
-            raise self._auth_error
 
     async def _tls_context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -363,16 +305,12 @@ class PrintagoRealtime:
 
     def _on_disconnected(self) -> None:
         LOGGER.debug("Lost the Printago realtime connection of store %s", self.store_id)
-        self._connected = False
+        self._connection_lost()
         for printer_id in list(self._stats):
             self._publish(printer_id)
 
-    def _on_auth_failed(self, err: PrintFarmAuthenticationError) -> None:
-        self._auth_error = err
+    def _connection_lost(self) -> None:
         self._connected = False
-        self._ready.set()
-        if self.on_auth_failed is not None:
-            call_safely(self.on_auth_failed, err)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if self._supervisor is not None:
@@ -398,11 +336,11 @@ class PrintagoRealtime:
         self._publish(printer_id)
 
     def _on_entities(self, topic_type: str, message: Mapping[str, Any]) -> None:
-        entity_type = _str(message.get("entityType")) or topic_type
-        action = (_str(message.get("action")) or "UPDATE").upper()
-        ids = tuple(str(key) for key in _mapping(message.get("entities")))
+        entity_type = nonempty_str(message.get("entityType")) or topic_type
+        action = (nonempty_str(message.get("action")) or "UPDATE").upper()
+        ids = tuple(str(key) for key in as_mapping(message.get("entities")))
         if not ids:
-            ids = tuple(str(key) for key in _mapping(message.get("changes")))
+            ids = tuple(str(key) for key in as_mapping(message.get("changes")))
         if (on_entities := self.on_entities) is not None:
             call_safely(lambda _: on_entities(entity_type, action, ids), None)
 

@@ -22,6 +22,11 @@ def as_str(value: Any) -> str | None:
     return None
 
 
+def nonempty_str(value: Any) -> str | None:
+    """Return a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
 def as_float(value: Any) -> float | None:
     """Return a number (also from numeric text), or None."""
     if isinstance(value, bool):
@@ -70,6 +75,12 @@ def as_datetime(value: Any) -> datetime | None:
         return datetime.fromtimestamp(number, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def lookup_word[T](word: Any, words: Mapping[str, T], default: T) -> T:
+    """Return what a word (in any case) stands for, or the default for an unknown one."""
+    key = as_str(word)
+    return words.get(key.lower(), default) if key else default
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:
