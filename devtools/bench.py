@@ -1,47 +1,57 @@
 """The printfarm benchmark (`scripts/bench`): a real Home Assistant against farmsim.
 
-For each farm size (10, 100 and 200 printers by default, after a baseline of an empty farm)
-the benchmark starts farmsim in its own process (so it can watch the simulated printers; see
-bench_probe) and Home Assistant as a subprocess (`python -m homeassistant`, the demo's
-harness: onboarding, config flow, one Bambu LAN subentry per printer, each printer's own MQTT
-connection over TLS). Every printer gets a long job and the simulated clock is moved past
-preparing and heating, so every printer prints, and reports once a second
-(`report_interval` 1 s: deltas from P1/A1, full reports from X1C) at time scale 60, so each
-report carries a change (time remaining) as a real printer's fluctuating temperatures do.
+For each farm size (10, 100 and 200 printers by default, after an empty farm as the memory
+baseline) the benchmark runs farmsim inside its own process, so it can watch the simulated
+printers without changing farmsim (see bench_probe), and Home Assistant as a subprocess
+(`python -m homeassistant`, started, onboarded and configured with the demo's harness: the
+config flow, then one Bambu LAN subentry per printer, each printer on its own MQTT connection
+over TLS; or, with `--service printago`, one Printago entry and its realtime feed). Home
+Assistant runs without recorder, history or frontend (`--recorder` adds the recorder), so
+its CPU is printfarm's and the state machine's.
 
-Then, in order:
+The farm: every printer gets a week-long job and the simulated clock is moved past
+preparing and heating, so every printer prints throughout; each reports once a second
+(`report_interval` 1 s; deltas from P1/A1, full reports from X1C) at time scale 60, so each
+report carries a change (the minutes remaining), as a real printer's fluctuating
+temperatures do. farmsim starts every printer's report loop at once; the benchmark spreads
+them over the second (`push_now` at i/N of it), as real printers are (`--lockstep` keeps
+farmsim's bursts).
 
-- Setup: farmsim's AutoPrintFarm budget is set to the free tier (100 requests an hour; a
-  larger budget is used while the printers are added) and the entry is reloaded; setup time
-  is from the reload request to the entry loaded (`loaded_s`) and to the first pushed state
-  of every printer (`all_states_s`, every printer's nozzle temperature written anew).
-- A warm-up, then the measured window (`--seconds`) with a websocket subscription to
-  `state_changed`: push latency is Home Assistant's `time_fired` of a state minus the
-  moment the first report carrying its value was written to Home Assistant's socket (the
-  layer, time remaining and progress sensors, whose values only move one way in a print).
-  State writes per message are `state_changed` events of printfarm entities divided by
-  the MQTT messages farmsim published (its counters). Home Assistant's CPU is read from
-  /proc/<pid>/stat of its process only (utime + stime, all threads), divided by the
-  messages; it is measured twice: in the window, with the benchmark's subscriber (which
-  costs Home Assistant JSON encoding), and in a quiet window without any (`--quiet-seconds`,
-  the headline figure). Entities written without a change are counted from
-  `last_reported` > `last_updated` at the end (Home Assistant moves only `last_reported`
-  for an unchanged write).
-- Memory: the RSS of the Home Assistant process at the end, minus its RSS once onboarded
-  before printfarm was added; per printer both (RSS - baseline)/N and the slope between
-  sizes (which removes printfarm's fixed cost).
-- API use: requests of Home Assistant's key counted by farmsim over both windows, and the
-  integration's own plan from its diagnostics (`refresh_interval`) times the requests one
-  refresh took (the setup's requests minus the account check), against the budget.
-- Polling comparison: during the window a poller (printfarm's REST client, another key)
-  reads every page of the printer list every `--poll-interval` seconds, as OctoPrint or
-  PrusaLink integrations update. Staleness is the age of a layer change in farmsim's world
-  (sampled every 0.1 s) when the watcher first shows it: the poller's answer, or Home
-  Assistant's `state_changed` for the push path.
+Then, for each size, in order:
 
-Home Assistant runs without recorder, history or frontend (`--recorder` adds the recorder),
-so its CPU is printfarm's and the state machine's. The JSON goes to bench-results/, the
-tables to stdout (`--markdown` writes them to a file too).
+- Setup: farmsim's budget becomes the service's (AutoPrintFarm's free tier, 100 requests an
+  hour; a larger one is used while the printers are added, each addition reloading the
+  entry) and the entry is reloaded. Setup time runs from the reload request to the entry
+  loaded and to the first pushed state of every printer (its nozzle temperature, watched
+  with `subscribe_entities`, whose `last_updated` times are Home Assistant's own).
+- After a warm-up (past the entity registry's delayed save), the measured window
+  (`--seconds`) with a websocket subscription to `state_changed`:
+  - Push latency: an event's `time_fired` minus the moment the first report carrying the
+    state's value was written to Home Assistant's socket (the layer, time remaining and
+    progress sensors, whose values only move one way in a print). Both clocks are this
+    machine's. Home Assistant's garbage collections are logged from inside its process (a
+    sitecustomize on its PYTHONPATH, `--no-gc-log` to skip) to show which delays they cause.
+  - State writes per report: `state_changed` events of printfarm entities divided by the
+    reports the printers published. Entities written without a change are counted from
+    `last_reported` > `last_updated` (Home Assistant moves only `last_reported` then).
+  - Staleness: the age of a layer change in farmsim's world (noted at the world tick that
+    made it) when Home Assistant showed it, and when a poller saw it: the poller reads every
+    page of AutoPrintFarm's printer list every `--poll-interval` (30) seconds with
+    printfarm's REST client and a key of its own, as OctoPrint or PrusaLink integrations
+    update; its requests per hour and the 429s they would meet follow from its pages.
+- A quiet window (`--quiet-seconds`) without any subscriber: Home Assistant's CPU per
+  report, from /proc/<pid>/stat of its process only (utime + stime of all its threads),
+  divided by the reports. (It is also given for the measured window, where the benchmark's
+  subscriber costs Home Assistant the events' JSON.)
+- Memory: Home Assistant's RSS at the end; per printer as the slope over the sizes, and as
+  (RSS - RSS of the empty farm) / printers.
+- API use: the requests farmsim counted for Home Assistant's key in both windows and its
+  429 answers; and the integration's own plan, from its diagnostics (`refresh_interval`)
+  times the requests a refresh took (the setup's requests minus the account check), against
+  the budget.
+
+The tables are printed as markdown (`--markdown` also writes them to a file, `--render`
+prints those of an earlier JSON) and the JSON goes to bench-results/.
 """
 
 from __future__ import annotations
@@ -51,50 +61,49 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from custom_components.printfarm.api import AutoPrintFarm, RetryPolicy
 from farmsim import autoprintfarm
 from farmsim.context import SimConfig, fingerprint
 from farmsim.server import FarmSim
 
-from .bench_probe import (
+from .bench_hass import (
+    GC_LOG,
+    BenchHass,
     FirstStates,
+    StateWatcher,
+    machine,
+    read_gc_log,
+    running_hass,
+)
+from .bench_markdown import render_markdown
+from .bench_probe import (
     LayerWatcher,
     LoopMonitor,
     Poller,
     PublishRecorder,
-    StateWatcher,
-    machine,
-    read_gc_log,
-    write_gc_site,
+    spread_reports,
+    start_prints,
 )
-from .bench_report import SizeRun, analyse, render_markdown
+from .bench_report import SizeRun, analyse
 from .harness import (
     DOMAIN,
     ROOT,
     SERVICE_AUTOPRINTFARM,
     SERVICE_PRINTAGO,
-    DemoUser,
     FarmConnection,
     FarmService,
     HarnessError,
-    HassProcess,
-    HomeAssistantClient,
     Registry,
     add_printer,
-    free_port,
-    prepare_config,
     wait_for_entities,
 )
 
@@ -102,37 +111,10 @@ LOGGER = logging.getLogger("devtools.bench")
 
 # While printers are added (each addition reloads the entry) the budget is this large.
 SETUP_RATE_LIMIT = 1_000_000
-# The long print every printer gets: a week of simulated time, a layer every 4 to 6 minutes.
-JOB_SECONDS = 7 * 24 * 3600
-LAYER_SECONDS = 250
-JOB_GRAMS = 100
-# Simulated seconds past preparing, heating and levelling (about 420 s) into printing.
-WARM_SIM_SECONDS = 900.0
 POLL_KEY = "apf_bench_poller_00000000_poll"
-GC_LOG = "hass-gc.log"
 BASELINE_SECONDS = 10.0
 # How long a reloaded entry may take until every printer showed its state
 SETUP_TIMEOUT = 120.0
-
-HASS_CONFIG = """\
-# Written by devtools/bench.py: the parts of Home Assistant printfarm needs, nothing else.
-homeassistant:
-  name: printfarm benchmark
-  unit_system: metric
-  time_zone: UTC
-  country: DE
-frontend:
-  development_repo: {frontend}
-http:
-  server_host: 127.0.0.1
-  server_port: !env_var PRINTFARM_DEMO_PORT 8123
-api:
-config:
-onboarding:
-diagnostics:
-logger:
-  default: warning
-{recorder}"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,96 +148,6 @@ class BenchOptions:
 def say(message: str) -> None:
     """Tell the person running the benchmark."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)  # noqa: T201
-
-
-@dataclass(kw_only=True)
-class BenchHass:
-    """A fresh Home Assistant, onboarded, with a logged-in client."""
-
-    hass: HassProcess
-    client: HomeAssistantClient
-    session: aiohttp.ClientSession
-
-    @property
-    def pid(self) -> int:
-        """Return the process id of Home Assistant."""
-        if self.hass.pid is None:
-            msg = "Home Assistant is not running"
-            raise HarnessError(msg)
-        return self.hass.pid
-
-    def check(self) -> None:
-        """Raise when Home Assistant exited."""
-        if not self.hass.running:
-            self.hass.fail("Home Assistant exited during the benchmark")
-
-
-@contextlib.asynccontextmanager
-async def running_hass(state_dir: Path, options: BenchOptions) -> AsyncIterator[BenchHass]:
-    """Start and onboard a Home Assistant with a fresh config directory; stop it after."""
-    config_dir = state_dir / "config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    frontend = state_dir / "frontend"
-    (frontend / "hass_frontend").mkdir(parents=True, exist_ok=True)
-    recorder = "recorder:\n  commit_interval: 5\n" if options.recorder else ""
-    (config_dir / "configuration.yaml").write_text(
-        HASS_CONFIG.format(frontend=frontend, recorder=recorder), encoding="utf-8"
-    )
-    prepare_config(config_dir, fresh=True)
-    env: dict[str, str] = {}
-    if options.gc_log:
-        site = write_gc_site(state_dir / "site")
-        path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-        env = {"PYTHONPATH": path, "PRINTFARM_BENCH_GC_LOG": str(state_dir / GC_LOG)}
-    hass = HassProcess(
-        config_dir=config_dir, log_path=state_dir / "hass.log", port=free_port(), env=env
-    )
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300))
-    try:
-        await hass.start()
-        client = HomeAssistantClient(hass.url, session)
-        await client.wait_until_up(options.start_timeout, hass)
-        await client.onboard(DemoUser())
-        client.token = await client.long_lived_token("printfarm benchmark")
-        yield BenchHass(hass=hass, client=client, session=session)
-    finally:
-        await session.close()
-        await hass.stop()
-
-
-def start_prints(sim: FarmSim, source: str = SERVICE_AUTOPRINTFARM) -> None:
-    """Give every printer a long job and move the clock until every printer prints."""
-    world = sim.world
-    for index, printer_id in enumerate(list(world.printers)):
-        # Layers of 250 to 349 simulated seconds: the printers' changes do not line up
-        layers = JOB_SECONDS // (LAYER_SECONDS + index * 37 % 100)
-        world.submit_job(
-            source=source,
-            file_url=(
-                f"https://files.printfarm.invalid/bench/part-{index}.gcode.3mf"
-                f"?sim_seconds={JOB_SECONDS}&sim_grams={JOB_GRAMS}&sim_layers={layers}"
-            ),
-            printer_id=printer_id,
-        )
-    world.clock.advance(WARM_SIM_SECONDS)
-    world.tick()
-    idle = [p.name for p in world.printers.values() if world.status_word(p) != "printing"]
-    if idle:
-        msg = f"printers not printing after the warm-up: {', '.join(idle)}"
-        raise HarnessError(msg)
-
-
-async def spread_reports(sim: FarmSim, interval: float) -> None:
-    """Give each printer its own report phase in the interval, as real printers have.
-
-    farmsim starts every printer's report loop at once, so a farm reports in one burst each
-    interval; waking printer i (`push_now`) at i/N of the interval restarts its timer there.
-    """
-    printers = list(sim.fleet.printers.values())
-    loop = asyncio.get_running_loop()
-    for index, printer in enumerate(printers):
-        loop.call_later(index * interval / len(printers), printer.push_now)
-    await asyncio.sleep(interval)
 
 
 def messages(run: SizeRun) -> int:
@@ -312,7 +204,8 @@ async def measure_setup(
     """Reload the entry; time it until loaded and until every printer pushed its state."""
     client = bench.client
     pushed = frozenset(e for e, (_, key) in run.entities.items() if key == "nozzle_temperature")
-    watcher = FirstStates(client=client, entity_ids=pushed)
+    events = frozenset(e for e, (_, key) in run.entities.items() if key == "print")
+    watcher = FirstStates(client=client, entity_ids=pushed, event_ids=events)
     watching = asyncio.create_task(watcher.run(), name="bench-setup-watcher")
     try:
         async with asyncio.timeout(30):
@@ -333,6 +226,7 @@ async def measure_setup(
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
     run.setup_states = len(watcher.first)
+    run.setup_events = dict(watcher.events)
     if run.setup_states < len(pushed):
         run.errors.append(f"setup: {len(pushed) - run.setup_states} printers sent no state")
     last = max(watcher.first.values(), default=run.setup_started + run.loaded_s)
@@ -375,7 +269,12 @@ async def bench_size(printers: int, options: BenchOptions, state_dir: Path) -> S
                 await spread_reports(sim, options.report_interval)
             autoprintfarm.register_api_key(sim.ctx, POLL_KEY, autoprintfarm.READ_SCOPES)
             farm = FarmConnection.from_json(sim.connection)
-            async with running_hass(state_dir, options) as bench:
+            async with running_hass(
+                state_dir,
+                recorder=options.recorder,
+                gc_log=options.gc_log,
+                start_timeout=options.start_timeout,
+            ) as bench:
                 await _measure(bench, sim, farm, run, options)
             run.gc_pauses = read_gc_log(state_dir / GC_LOG)
         finally:
@@ -581,7 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown is not None:
         options.markdown.parent.mkdir(parents=True, exist_ok=True)
         options.markdown.write_text(text, encoding="utf-8")
-    say(f"JSON written to {report['output']}")
+    if args.render is None:
+        say(f"JSON written to {report['output']}")
     return 0
 
 

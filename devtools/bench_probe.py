@@ -1,32 +1,25 @@
-"""The benchmark's instruments: what farmsim published and when, what Home Assistant wrote.
+"""The benchmark's view of farmsim: when each value was published, when the world changed.
 
 farmsim runs in the benchmark's process, so its simulated printers can be watched without
-changing farmsim: each printer's `_send` is wrapped to note the tracked fields of every report
-it publishes, and the embedded broker's stream transport is wrapped to note when a report's
-bytes are written to Home Assistant's socket (the moment a real printer publishes). Home
-Assistant is watched only from outside: its `state_changed` events over the websocket API and
-its process counters in /proc.
+changing farmsim: each printer's `_send` (or Printago's feed) is wrapped to note the tracked
+fields of every report, the brokers' transports are wrapped to note when a report's bytes
+are written to Home Assistant's socket (the moment a real printer publishes), and the
+world's `tick` to note when each layer changed. Also the statistics, and the poller that
+stands for polling integrations. Home Assistant itself is watched from outside (bench_hass).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-import json
 import math
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from custom_components.printfarm.api import (
     AutoPrintFarm,
@@ -36,7 +29,7 @@ from custom_components.printfarm.api import (
 from farmsim.mqtt import broker as mqtt_broker
 from farmsim.server import FarmSim
 
-from .harness import HarnessError, HomeAssistantClient
+from .harness import SERVICE_AUTOPRINTFARM, HarnessError
 
 # Printer sensors whose values only grow (or only shrink) while a print runs, with the report
 # field they show: a state is matched to the first report that carried its value.
@@ -58,6 +51,14 @@ PRINTAGO_FIELDS = {
 _PRINTAGO_STAT = re.compile(rb'"printerId": "([^"]+)".*?"receivedAt": "([^"]+)"')
 
 type WireWrite = Callable[[Any, bytes], Awaitable[None]]
+
+
+# The long print every printer gets: a week of simulated time, a layer every 4 to 6 minutes.
+JOB_SECONDS = 7 * 24 * 3600
+LAYER_SECONDS = 250
+JOB_GRAMS = 100
+# Simulated seconds past preparing, heating and levelling (about 420 s) into printing.
+WARM_SIM_SECONDS = 900.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,120 +98,6 @@ def number(state: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-# --------------------------------------------------------------------------------------------
-# The Home Assistant process
-# --------------------------------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProcessSample:
-    """CPU time and memory of a process at one moment."""
-
-    at: float
-    cpu_seconds: float
-    rss_bytes: int
-    threads: int
-
-
-def process_sample(pid: int) -> ProcessSample:
-    """Read a process's CPU time (utime + stime, every thread) and RSS from /proc."""
-    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    # The command name may hold spaces: the fields follow its closing parenthesis
-    fields = stat[stat.rindex(")") + 2 :].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    rss = threads = 0
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-        elif line.startswith("Threads:"):
-            threads = int(line.split()[1])
-    return ProcessSample(at=time.monotonic(), cpu_seconds=cpu, rss_bytes=rss, threads=threads)
-
-
-def machine() -> dict[str, Any]:
-    """Describe the machine: CPU model and count, memory, kernel."""
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="ascii").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
-            if line.startswith("MemTotal:"):
-                memory = int(line.split()[1]) * 1024
-    return {
-        "cpu_model": model,
-        "cpus": os.cpu_count(),
-        "memory_gib": round(memory / 2**30, 1),
-        "kernel": os.uname().release,
-    }
-
-
-# Put on Home Assistant's PYTHONPATH (`--gc-log`): notes each garbage collection's pause.
-GC_SITECUSTOMIZE = """\
-\"\"\"Written by devtools/bench.py: log the garbage collections of this process.\"\"\"
-import gc
-import os
-import time
-
-_PATH = os.environ.get("PRINTFARM_BENCH_GC_LOG")
-if _PATH:
-    _LOG = open(_PATH, "a", buffering=1, encoding="ascii")
-    _STARTED = [0.0]
-
-    def _collect(phase, info):
-        if phase == "start":
-            _STARTED[0] = time.perf_counter()
-            return
-        took = time.perf_counter() - _STARTED[0]
-        if info["generation"] or took > 0.002:
-            at = time.time() - took
-            _LOG.write(f"{at:.6f} {took:.6f} {info['generation']} {info['collected']}\\n")
-
-    gc.callbacks.append(_collect)
-"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class GcPause:
-    """One garbage collection in Home Assistant: when, how long, which generation."""
-
-    at: float
-    seconds: float
-    generation: int
-    collected: int
-
-
-def write_gc_site(directory: Path) -> Path:
-    """Write the sitecustomize that logs garbage collections; return its directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "sitecustomize.py").write_text(GC_SITECUSTOMIZE, encoding="utf-8")
-    return directory
-
-
-def read_gc_log(path: Path) -> list[GcPause]:
-    """Return the collections a GC log lists (none if there is no log)."""
-    pauses: list[GcPause] = []
-    with contextlib.suppress(FileNotFoundError):
-        for line in path.read_text(encoding="ascii").splitlines():
-            parts = line.split()
-            if len(parts) == 4:  # noqa: PLR2004
-                at, took, generation, collected = parts
-                pauses.append(
-                    GcPause(
-                        at=float(at),
-                        seconds=float(took),
-                        generation=int(generation),
-                        collected=int(collected),
-                    )
-                )
-    return pauses
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,158 +324,43 @@ def staleness(
 
 
 # --------------------------------------------------------------------------------------------
-# What Home Assistant wrote
+# The farm
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class StateWrite:
-    """One `state_changed` event of a printfarm entity."""
-
-    fired: float
-    entity_id: str
-    state: str
-    old_state: str | None
-    # An event entity's event type
-    event_type: str | None = None
-
-
-def fired_at(event: Mapping[str, Any]) -> float:
-    """Return an event's `time_fired` as epoch seconds."""
-    return datetime.fromisoformat(str(event["time_fired"])).timestamp()
-
-
-@dataclass(kw_only=True)
-class StateWatcher:
-    """Home Assistant's `state_changed` events of the given entities, over the websocket API."""
-
-    client: HomeAssistantClient
-    entity_ids: frozenset[str]
-    writes: list[StateWrite] = field(default_factory=list)
-    other_events: int = 0
-    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self) -> None:
-        """Subscribe and collect until cancelled; raise if Home Assistant hangs up."""
-        subscribe = {"type": "subscribe_events", "event_type": "state_changed"}
-        await subscribed_messages(self.client, subscribe, self._handle)
-
-    def _handle(self, message: Any) -> None:
-        """Collect the events of one websocket message (HA may batch them in a list)."""
-        for item in message if isinstance(message, list) else [message]:
-            if item.get("type") == "result":
-                if item.get("id") == 2:  # noqa: PLR2004
-                    self.subscribed.set()
-                continue
-            event = item.get("event")
-            if item.get("type") != "event" or not isinstance(event, dict):
-                continue
-            data = event.get("data", {})
-            entity_id = data.get("entity_id")
-            new_state = data.get("new_state")
-            if entity_id not in self.entity_ids or not isinstance(new_state, dict):
-                self.other_events += 1
-                continue
-            old = data.get("old_state")
-            event_type = new_state.get("attributes", {}).get("event_type")
-            self.writes.append(
-                StateWrite(
-                    fired=fired_at(event),
-                    entity_id=entity_id,
-                    state=str(new_state.get("state")),
-                    old_state=str(old["state"]) if isinstance(old, dict) else None,
-                    event_type=str(event_type) if event_type is not None else None,
-                )
-            )
-
-    def between(self, start: float, end: float) -> list[StateWrite]:
-        """Return the writes fired in [start, end)."""
-        return [write for write in self.writes if start <= write.fired < end]
+def start_prints(sim: FarmSim, source: str = SERVICE_AUTOPRINTFARM) -> None:
+    """Give every printer a long job and move the clock until every printer prints."""
+    world = sim.world
+    for index, printer_id in enumerate(list(world.printers)):
+        # Layers of 250 to 349 simulated seconds: the printers' changes do not line up
+        layers = JOB_SECONDS // (LAYER_SECONDS + index * 37 % 100)
+        world.submit_job(
+            source=source,
+            file_url=(
+                f"https://files.printfarm.invalid/bench/part-{index}.gcode.3mf"
+                f"?sim_seconds={JOB_SECONDS}&sim_grams={JOB_GRAMS}&sim_layers={layers}"
+            ),
+            printer_id=printer_id,
+        )
+    world.clock.advance(WARM_SIM_SECONDS)
+    world.tick()
+    idle = [p.name for p in world.printers.values() if world.status_word(p) != "printing"]
+    if idle:
+        msg = f"printers not printing after the warm-up: {', '.join(idle)}"
+        raise HarnessError(msg)
 
 
-async def subscribed_messages(
-    client: HomeAssistantClient, subscribe: Mapping[str, Any], handle: Callable[[Any], None]
-) -> None:
-    """Subscribe over a websocket of its own; pass each message to `handle` until cancelled.
+async def spread_reports(sim: FarmSim, interval: float) -> None:
+    """Give each printer its own report phase in the interval, as real printers have.
 
-    Home Assistant may coalesce queued messages into one frame (a JSON list); it drops a
-    client that falls 4096 messages behind, which raises here.
+    farmsim starts every printer's report loop at once, so a farm reports in one burst each
+    interval; waking printer i (`push_now`) at i/N of the interval restarts its timer there.
     """
-    url = client.base_url.replace("http", "ws", 1) + "/api/websocket"
-    async with client.session.ws_connect(url, max_msg_size=0, heartbeat=30) as ws:
-        await ws.receive_json(timeout=30)
-        await ws.send_json({"type": "auth", "access_token": client.token})
-        answer = await ws.receive_json(timeout=30)
-        if answer.get("type") != "auth_ok":
-            msg = f"websocket authentication failed: {answer}"
-            raise HarnessError(msg)
-        features = {"coalesce_messages": 1}
-        await ws.send_json({"id": 1, "type": "supported_features", "features": features})
-        await ws.send_json({**subscribe, "id": 2})
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            handle(json.loads(message.data))
-    msg = "Home Assistant closed the websocket (the benchmark fell behind its events?)"
-    raise HarnessError(msg)
-
-
-@dataclass(kw_only=True)
-class FirstStates:
-    """When each of some entities first showed a number after a moment (`since`).
-
-    Uses `subscribe_entities`, as the frontend does: only these entities' changes are sent,
-    with their `last_updated` times, so a reload of thousands of entities stays cheap.
-    """
-
-    client: HomeAssistantClient
-    entity_ids: frozenset[str]
-    since: float = math.inf
-    first: dict[str, float] = field(default_factory=dict)
-    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self) -> None:
-        """Subscribe and note until cancelled."""
-        subscribe = {"type": "subscribe_entities", "entity_ids": sorted(self.entity_ids)}
-        await subscribed_messages(self.client, subscribe, self._handle)
-
-    def _handle(self, message: Any) -> None:
-        for item in message if isinstance(message, list) else [message]:
-            if item.get("type") == "result" and item.get("id") == 2:  # noqa: PLR2004
-                self.subscribed.set()
-            event = item.get("event")
-            if item.get("type") != "event" or not isinstance(event, dict):
-                continue
-            for entity_id, state in (event.get("a") or {}).items():
-                self._note(entity_id, state)
-            for entity_id, diff in (event.get("c") or {}).items():
-                self._note(entity_id, diff.get("+") or {})
-
-    def _note(self, entity_id: str, state: Mapping[str, Any]) -> None:
-        at = state.get("lu", state.get("lc"))
-        value = state.get("s")
-        if at is None or value is None or number(str(value)) is None:
-            return
-        if float(at) >= self.since:
-            self.first.setdefault(entity_id, float(at))
-
-
-def unchanged_writes(
-    states: Iterable[Mapping[str, Any]], entity_ids: frozenset[str], since: float
-) -> list[str]:
-    """Return the entities written after `since` without their state changing.
-
-    Home Assistant moves only `last_reported` when a state is written unchanged.
-    """
-    found: list[str] = []
-    for state in states:
-        if state.get("entity_id") not in entity_ids:
-            continue
-        reported = datetime.fromisoformat(str(state["last_reported"])).timestamp()
-        updated = datetime.fromisoformat(str(state["last_updated"])).timestamp()
-        if reported > updated and reported >= since:
-            found.append(str(state["entity_id"]))
-    return found
+    printers = list(sim.fleet.printers.values())
+    loop = asyncio.get_running_loop()
+    for index, printer in enumerate(printers):
+        loop.call_later(index * interval / len(printers), printer.push_now)
+    await asyncio.sleep(interval)
 
 
 # --------------------------------------------------------------------------------------------
