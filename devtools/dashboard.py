@@ -18,7 +18,7 @@ from typing import Any
 from annotatedyaml.dumper import add_representer
 from homeassistant.util.yaml import dump
 
-from .harness import Registry
+from .registry import Registry
 
 HEADER = """\
 # The printfarm demo's dashboard (YAML mode, see configuration.yaml).

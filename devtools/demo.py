@@ -17,19 +17,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .harness import (
-    DASHBOARD_URL,
-    ROOT,
-    SERVICE_AUTOPRINTFARM,
-    SERVICE_PRINTAGO,
-    DemoOptions,
-    DemoUser,
-    FarmService,
-    HarnessError,
-    RunningDemo,
-    SignalWaiter,
-    start_demo,
-)
+from .const import DASHBOARD_URL, ROOT, SERVICE_AUTOPRINTFARM, SERVICE_PRINTAGO
+from .errors import HarnessError
+from .farm_connection import FarmService
+from .harness import DemoOptions, RunningDemo, start_demo
+from .onboarding import DemoUser
+from .processes import SignalWaiter
 
 DEFAULT_PASSWORD = DemoUser().password
 

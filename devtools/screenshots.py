@@ -27,19 +27,13 @@ from typing import Any
 
 import aiohttp
 
+from .const import DASHBOARD_URL, ROOT
 from .demo import options_from_env, say
-from .harness import (
-    DASHBOARD_URL,
-    ROOT,
-    HarnessError,
-    HomeAssistantClient,
-    ManagedProcess,
-    RunningDemo,
-    Tokens,
-    free_port,
-    port_in_use,
-    start_demo,
-)
+from .errors import HarnessError
+from .harness import RunningDemo, start_demo
+from .hass_client import HomeAssistantClient
+from .onboarding import Tokens
+from .processes import ManagedProcess, free_port, port_in_use
 
 LOGGER = logging.getLogger("devtools.screenshots")
 
@@ -313,9 +307,16 @@ class Shot:
     minimum: int
 
 
-def _tiles(view: Mapping[str, Any]) -> int:
-    return sum(
+def _view_shot(name: str, view: Mapping[str, Any]) -> Shot:
+    """Return the shot of a dashboard view; it has rendered once 3/4 of its tiles have."""
+    tiles = sum(
         1 for section in view.get("sections", []) for c in section["cards"] if c["type"] == "tile"
+    )
+    return Shot(
+        name=name,
+        path=f"/{DASHBOARD_URL}/{view['path']}",
+        tag="hui-tile-card",
+        minimum=max(1, tiles * 3 // 4),
     )
 
 
@@ -324,14 +325,7 @@ def shots(demo: RunningDemo) -> list[Shot]:
     views = (demo.dashboard or {}).get("views", [])
     result: list[Shot] = []
     if views:
-        result.append(
-            Shot(
-                name="dashboard.png",
-                path=f"/{DASHBOARD_URL}/{views[0]['path']}",
-                tag="hui-tile-card",
-                minimum=max(1, _tiles(views[0]) * 3 // 4),
-            )
-        )
+        result.append(_view_shot("dashboard.png", views[0]))
     registry = demo.registry
     if registry is not None and registry.entries:
         printers = registry.printer_devices(str(registry.entries[0]["entry_id"]))
@@ -347,14 +341,7 @@ def shots(demo: RunningDemo) -> list[Shot]:
                 )
             )
     if len(views) > 1 and views[1]["path"] != "temperatures":
-        result.append(
-            Shot(
-                name="printago.png",
-                path=f"/{DASHBOARD_URL}/{views[1]['path']}",
-                tag="hui-tile-card",
-                minimum=max(1, _tiles(views[1]) * 3 // 4),
-            )
-        )
+        result.append(_view_shot("printago.png", views[1]))
     return result
 
 

@@ -16,18 +16,14 @@ from typing import Any
 import homeassistant
 import pytest
 
-from devtools import dashboard, demo, harness
+from devtools import dashboard, demo
 from devtools.dashboard import LiteralStr, build_dashboard, write_dashboard
-from devtools.harness import (
-    DemoOptions,
-    FarmConnection,
-    FarmOperator,
-    FarmService,
-    HarnessError,
-    ManagedProcess,
-    Registry,
-    start_demo,
-)
+from devtools.errors import HarnessError
+from devtools.farm_connection import FarmConnection, FarmService
+from devtools.farm_operator import FarmOperator
+from devtools.harness import DemoOptions, start_demo
+from devtools.processes import ManagedProcess, free_port
+from devtools.registry import Registry
 from farmsim.testing import running_farmsim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,7 +356,7 @@ async def test_smoke_real_home_assistant(tmp_path: Path) -> None:
         options = DemoOptions(
             config_dir=config_dir,
             state_dir=tmp_path / "state",
-            port=harness.free_port(),
+            port=free_port(),
             services=farm.services(),
             settle_timeout=30.0,
             start_timeout=120.0,
@@ -371,9 +367,7 @@ async def test_smoke_real_home_assistant(tmp_path: Path) -> None:
             assert (config_dir / "custom_components").resolve() == ROOT / "custom_components"
             # A second demo on the same config directory is refused
             with pytest.raises(HarnessError, match="another demo"):
-                await start_demo(
-                    DemoOptions(config_dir=config_dir, port=harness.free_port(), services=[])
-                )
+                await start_demo(DemoOptions(config_dir=config_dir, port=free_port(), services=[]))
             registry = running.registry
             assert registry is not None
             assert [e["title"] for e in running.entries] == [e["title"] for e in registry.entries]

@@ -7,7 +7,8 @@ from .client import (
     MqttError,
     MqttProtocolError,
 )
-from .packets import ConnackCode, MalformedPacketError, PacketDecoder, topic_matches
+from .packets import ConnackCode, MalformedPacketError, PacketDecoder
+from .topics import topic_matches
 
 __all__ = [
     "Broker",

@@ -30,9 +30,8 @@ from .packets import (
     Subscribe,
     Unsuback,
     Unsubscribe,
-    valid_topic_filter,
-    valid_topic_name,
 )
+from .topics import valid_topic_filter, valid_topic_name
 
 if TYPE_CHECKING:
     import ssl as ssl_module

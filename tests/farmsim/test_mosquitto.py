@@ -9,7 +9,7 @@ import os
 import shutil
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +18,8 @@ from farmsim import mosquitto
 from farmsim.certs import CertificateAuthority
 from farmsim.mosquitto import MosquittoBroker, MosquittoError, free_ports, password_hash
 from farmsim.mqtt import ConnackCode, MqttClient, MqttConnectionRefusedError
+
+from .helpers import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,14 +79,6 @@ def _client(
     )
 
 
-async def _wait_for(predicate: Callable[[], object], what: str) -> None:
-    for _ in range(int(TIMEOUT / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 async def test_printer_and_simulator_users(
     broker: MosquittoBroker, ca: CertificateAuthority
 ) -> None:
@@ -107,11 +101,11 @@ async def test_printer_and_simulator_users(
         printer.subscribe(f"device/{SERIAL}/request")
         client.subscribe(f"device/{SERIAL}/report")
         client.subscribe(f"device/{SERIAL}/request")
-        await _wait_for(lambda: len(client.granted) == 2 and printer.granted, "subscriptions")
+        await wait_until(lambda: len(client.granted) == 2 and printer.granted)
         client.publish(f"device/{SERIAL}/request", b'{"pushing":{"command":"pushall"}}')
         client.publish(f"device/{SERIAL}/report", b"forged")
         printer.publish(f"device/{SERIAL}/report", b'{"print":{}}')
-        await _wait_for(lambda: from_printer and from_client, "messages")
+        await wait_until(lambda: from_printer and from_client)
         await asyncio.sleep(0.1)
     assert from_printer == [(f"device/{SERIAL}/request", b'{"pushing":{"command":"pushall"}}')]
     assert from_client == [(f"device/{SERIAL}/report", b'{"print":{}}')]
@@ -137,7 +131,7 @@ async def test_restart_keeps_the_ports(broker: MosquittoBroker, ca: CertificateA
         await broker.restart()
         assert broker.ports == ports
         assert broker.pid != pid
-        await _wait_for(lambda: client.connect_count == 2 and client.connected, "reconnect")
+        await wait_until(lambda: client.connect_count == 2 and client.connected)
     await broker.stop()
     assert not broker.running
     assert broker.pid is None
@@ -253,7 +247,7 @@ async def test_stop_after_the_process_died(broker: MosquittoBroker) -> None:
     pid = broker.pid
     assert pid is not None
     os.kill(pid, 9)
-    await _wait_for(lambda: not broker.running, "exit")
+    await wait_until(lambda: not broker.running)
     await broker.stop()
     assert broker.pid is None
 

@@ -34,8 +34,8 @@ from farmsim.mqtt.packets import (
     Subscribe,
     Unsuback,
     Unsubscribe,
-    valid_topic_filter,
 )
+from farmsim.mqtt.topics import valid_topic_filter
 
 from .helpers import HOST, WAIT, wait_until
 

@@ -1,0 +1,5 @@
+"""The error the devtools harness raises."""
+
+
+class HarnessError(Exception):
+    """Raised when the demo cannot be brought up."""
