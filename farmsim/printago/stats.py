@@ -38,7 +38,6 @@ PRINT_ERRORS: Final = {
     PRINT_ERROR_NOZZLE_CLOG: "Nozzle clog detected; the print was stopped",
 }
 OFFLINE_STATE: Final = "OFFLINE"
-EXPIRY_SECONDS: Final = 300.0
 SEVERITY_SERIOUS: Final = 2
 SEVERITY_COMMON: Final = 3
 SLOTS_PER_AMS: Final = 4
@@ -162,7 +161,7 @@ def printer_stat(ctx: SimContext, printer: Printer) -> JsonObject:
         "isOnline": printer.online,
         "isAvailable": not printer.busy,
         "receivedAt": stamp(now),
-        "expiresAt": stamp(now + EXPIRY_SECONDS),
+        "expiresAt": stamp(now + ctx.config.printago_stat_validity),
         "metadata": {"name": printer.name},
         "data": {
             "temps": _temps(printer),

@@ -161,6 +161,21 @@ async def test_printer_control_refused(farmsim: FarmSim, client: Printago) -> No
         await client.printer("cmissing")
 
 
+async def test_chamber_light(farmsim: FarmSim, client: Printago) -> None:
+    """The chamber light switches; a printer without one or offline refuses it."""
+    x1c, _, a1 = farmsim.world.printers.values()
+    await client.set_light(x1c.printago_id, on=False)
+    assert x1c.lights == {"chamber_light": False, "work_light": True}
+    await client.set_light(x1c.printago_id, on=True)
+    assert x1c.lights == {"chamber_light": True, "work_light": True}
+    with pytest.raises(PrintFarmConflictError, match="has no chamber_light"):
+        await client.set_light(a1.printago_id, on=True)
+    await admin(farmsim, "POST", f"printers/{x1c.id}/online", {"online": False})
+    with pytest.raises(PrintFarmConflictError, match="offline"):
+        await client.set_light(x1c.printago_id, on=False)
+    assert x1c.lights["chamber_light"] is True
+
+
 # Jobs
 
 

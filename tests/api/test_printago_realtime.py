@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,10 +16,12 @@ from custom_components.printfarm.api.exceptions import (
     PrintFarmValidationError,
 )
 from custom_components.printfarm.api.models import PrinterStatus
+from custom_components.printfarm.api.printago import Printago
 from custom_components.printfarm.api.printago_realtime import (
     PrintagoRealtime,
     client_id_for,
     parse_printer_stat,
+    stat_lifetime,
 )
 from custom_components.printfarm.api.push import (
     FilamentTray,
@@ -30,8 +33,10 @@ from custom_components.printfarm.api.push import (
 from farmsim import FarmSim
 from farmsim.testing import running_farmsim
 
-from .helpers import TIMEOUT, wait_until
+from .helpers import FAST, TIMEOUT, admin, wait_until
 
+VALIDITY = 0.6
+GRACE = 0.2
 JOB_URL = "https://x.example/a.3mf?sim_seconds=600&sim_grams=5"
 E = PrinterEventType
 HMS_ATTR = 50331904
@@ -305,3 +310,119 @@ def test_parse_printer_stat() -> None:
     error = {"isOnline": True, "state": "FAILED", "data": {"print": {"printError": 50364437}}}
     assert parse_printer_stat(error).status is PrinterStatus.ERROR
     assert client_id_for("k" * 30, "x") == f"apiclient_{'k' * 24}_x"
+
+
+def stamped(expires_in: float | str | None, *, valid_for: float = 60.0) -> dict[str, Any]:
+    """Return an online stat received now that expires in `expires_in` seconds (or text)."""
+    now = time.time()
+    stat: dict[str, Any] = {"isOnline": True, "state": "IDLE"}
+    if isinstance(expires_in, str):
+        stat["expiresAt"] = expires_in
+    elif expires_in is not None:
+        stat["receivedAt"] = now + expires_in - valid_for
+        stat["expiresAt"] = now + expires_in
+    return stat
+
+
+async def test_silent_printer_goes_stale_and_comes_back() -> None:
+    """Test a printer whose stats stop goes offline when they expire; the others stay."""
+    recorder = Recorder()
+    async with running_farmsim(
+        printers=2, report_interval=0.05, printago_stat_validity=VALIDITY
+    ) as sim:
+        quiet, chatty = printago_id(sim), printago_id(sim, 1)
+        async with make_feed(sim, recorder, stale_grace=GRACE) as feed:
+            await feed.wait_connected(timeout=TIMEOUT)
+            await wait_until(lambda: len(feed.states) == 2)
+            await admin(sim, "POST", f"printers/{world_id(sim)}/silent", {"silent": True})
+            silenced = time.monotonic()
+            await wait_until(lambda: not feed.states[quiet].online)
+            # Its last stat was at most half a validity old when the printer fell silent.
+            assert time.monotonic() - silenced >= VALIDITY / 2
+            assert feed.states[quiet].status is PrinterStatus.OFFLINE
+            assert feed.states[quiet].gcode_state == "IDLE"
+            # The idle printer's unchanged stats are refreshed, so it never expires.
+            await asyncio.sleep(2 * VALIDITY)
+            assert feed.states[chatty].online
+            assert not feed.states[quiet].online
+            await admin(sim, "POST", f"printers/{world_id(sim)}/silent", {"silent": False})
+            await wait_until(lambda: feed.states[quiet].online)
+            assert feed.states[quiet].status is PrinterStatus.IDLE
+        assert recorder.types(quiet) == [E.ONLINE, E.OFFLINE, E.ONLINE]
+        assert recorder.types(chatty) == [E.ONLINE]
+
+
+async def test_stat_expiry_without_a_usable_expiry(sim: FarmSim) -> None:
+    """Test old retained stats, a missing or malformed expiresAt and sparse stats."""
+    recorder = Recorder()
+    store = sim.connection["printago"]["store_id"]
+
+    def publish(printer_id: str, stat: dict[str, Any], *, retain: bool = False) -> None:
+        topic = f"stores/{store}/printer-stats/{printer_id}"
+        sim.realtime.broker.publish(topic, json.dumps(stat).encode(), retain=retain)
+
+    # Retained before the feed connects: that printer has been silent for a minute.
+    publish("cOMGSPIDERS", stamped(-60.0), retain=True)
+    async with make_feed(sim, recorder, stale_timeout=0.3, stale_grace=GRACE) as feed:
+        await feed.wait_connected(timeout=TIMEOUT)
+        await wait_until(lambda: "cOMGSPIDERS" in feed.states)
+        assert not feed.states["cOMGSPIDERS"].online
+        assert recorder.types("cOMGSPIDERS") == []
+
+        for printer_id, stat in (("cMISSING", stamped(None)), ("cMALFORMED", stamped("OMG"))):
+            publish(printer_id, stat)
+            await wait_until(lambda key=printer_id: key in feed.states)
+            started = time.monotonic()
+            assert feed.states[printer_id].online
+            await wait_until(lambda key=printer_id: not feed.states[key].online)
+            assert time.monotonic() - started >= 0.3
+
+        # A sparse stat without stamps keeps the longer expiry of the full one.
+        publish("cSPARSE", stamped(1.5))
+        await wait_until(lambda: "cSPARSE" in feed.states)
+        publish("cSPARSE", {"data": {"print": {"percent": 7}}})
+        await wait_until(lambda: feed.states["cSPARSE"].progress == 7)
+        await asyncio.sleep(0.3 + GRACE + 0.1)
+        assert feed.states["cSPARSE"].online
+        await wait_until(lambda: not feed.states["cSPARSE"].online)
+    assert recorder.types("cSPARSE") == [E.ONLINE, E.OFFLINE]
+    assert recorder.types("cOMGSPIDERS") == []
+
+
+async def test_chamber_light_reaches_the_feed(sim: FarmSim) -> None:
+    """Test switching the chamber light through Printago shows in the pushed state."""
+    recorder = Recorder()
+    key = printago_id(sim)
+    connection = sim.connection["printago"]
+    async with (
+        make_feed(sim, recorder) as feed,
+        Printago(
+            base_url=connection["base_url"],
+            api_key=connection["api_key"],
+            store_id=connection["store_id"],
+            retry=FAST,
+        ) as client,
+    ):
+        await feed.wait_connected(timeout=TIMEOUT)
+        await wait_until(lambda: key in feed.states)
+        assert feed.states[key].lights["chamber_light"] is True
+        await client.set_light(key, on=False)
+        await wait_until(lambda: feed.states[key].lights["chamber_light"] is False)
+        assert feed.states[key].lights["work_light"] is True
+        await client.set_light(key, on=True)
+        await wait_until(lambda: feed.states[key].lights["chamber_light"] is True)
+
+
+def test_stat_lifetime() -> None:
+    """Test a stat's lifetime: by its expiry, capped by its validity, or unknown."""
+    now = 1_750_000_000.0
+    assert stat_lifetime({"expiresAt": "2025-06-15T15:07:10.000Z"}, now=now) == 30.0
+    assert stat_lifetime({"expiresAt": now - 5}, now=now) == -5.0
+    # A service clock an hour ahead: the stat still counts for its own validity only.
+    ahead = {"receivedAt": now + 3600, "expiresAt": now + 3660}
+    assert stat_lifetime(ahead, now=now) == 60.0
+    backwards = {"receivedAt": now + 90, "expiresAt": now + 30}
+    assert stat_lifetime(backwards, now=now) == 30.0
+    assert stat_lifetime({"expiresAt": "OMG"}, now=now) is None
+    assert stat_lifetime({"expiresAt": None}, now=now) is None
+    assert stat_lifetime({}, now=now) is None

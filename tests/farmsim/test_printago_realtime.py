@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -161,7 +162,7 @@ async def test_printer_stats(server: PrintagoServer, clients: list[Paho]) -> Non
     a1 = stats[by_name(server, "A1-01").printago_id]
     assert a1["data"]["filament"]["spool"]["type"] == "PLA"
     assert "chamberTemp" not in a1["data"]["temps"]
-    counters = server.ctx.counters.mqtt_published
+    counters = server.ctx.counters.printago_published
     assert all(counters[p.id] >= 1 for p in printers)
 
 
@@ -225,6 +226,31 @@ async def test_offline_and_silent_printers(server: PrintagoServer, clients: list
     assert len(client.received(realtime.stats_topic(x1c))) == before
     world.set_online(a1.id, online=True)
     await wait_until(lambda: client.json(a1_topic)[-1]["isOnline"] is True)
+
+
+async def test_unchanged_stats_are_refreshed_before_they_expire(clients: list[Paho]) -> None:
+    # Reports are rare here: only the refresh can publish unchanged stats this often.
+    config = SimConfig(seed=19, report_interval=30.0, printago_stat_validity=0.2)
+    async with PrintagoServer(sim_context(config, printers=3)) as server:
+        world = server.ctx.world
+        realtime = server.realtime
+        assert realtime is not None
+        x1c, a1 = by_name(server, "X1C-01"), by_name(server, "A1-01")
+        store = config.printago_store_id
+        client, _ = await connect(server, clients)
+        await client.subscribe(f"stores/{store}/printer-stats/#")
+        await wait_until(lambda: client.received(realtime.stats_topic(a1)))
+        world.set_silent(a1.id, silent=True)
+        silenced = len(client.received(realtime.stats_topic(a1)))
+        await wait_until(lambda: len(client.received(realtime.stats_topic(x1c))) >= 4)
+        stats = client.json(realtime.stats_topic(x1c))
+        assert all(stat["data"] == stats[0]["data"] for stat in stats)
+        received = [datetime.fromisoformat(stat["receivedAt"]) for stat in stats]
+        assert received == sorted(received)
+        assert len(set(received)) == len(received)
+        for stat, at in zip(stats, received, strict=True):
+            assert datetime.fromisoformat(stat["expiresAt"]) - at == timedelta(seconds=0.2)
+        assert len(client.received(realtime.stats_topic(a1))) == silenced
 
 
 async def test_entity_events(

@@ -191,9 +191,15 @@ class Printago(FarmClient):
             msg = f"Printago did not apply {'/'.join(path)} to {target}"
             raise PrintFarmConflictError(msg)
 
-    async def _command(self, printer_id: str, command: str) -> None:
-        body = {"ids": [printer_id], "command": {"command": command}}
+    async def _command(self, printer_id: str, command: str, **options: str) -> None:
+        body = {"ids": [printer_id], "command": {"command": command, **options}}
         await self._bulk("POST", ("printer-commands", "send"), body, printer_id)
+
+    async def set_light(self, printer_id: str, *, on: bool) -> None:
+        """Switch the chamber light of a printer on or off (`led-control`)."""
+        await self._command(
+            printer_id, "led-control", light="chamber_light", state="on" if on else "off"
+        )
 
     async def pause_printer(self, printer_id: str) -> None:
         """Pause the print on a printer."""

@@ -17,6 +17,7 @@ from yarl import URL
 from .bambu_state import deep_merge
 from .events import call_safely, dispatch, is_error
 from .exceptions import PrintFarmValidationError
+from .http import wall_clock
 from .models import PrinterStatus
 from .mqtt import MqttConnection, Transport
 from .push import (
@@ -28,7 +29,7 @@ from .push import (
     UpdateCallback,
 )
 from .supervised import SupervisedClient
-from .wire import as_list, as_mapping, nonempty_str
+from .wire import as_datetime, as_list, as_mapping, nonempty_str
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ CLIENT_ID_PREFIX: Final = "apiclient_"
 KEY_ID_LENGTH: Final = 24
 CONNECT_TIMEOUT: Final = 10.0
 KEEPALIVE: Final = 60
+# A stat without a usable `expiresAt` counts as valid this long, as a quiet Bambu printer does.
+STALE_TIMEOUT: Final = 60.0
+# Added to every expiry: transport delay and a little clock skew are no silence.
+STALE_GRACE: Final = 5.0
 # scheme -> (transport, TLS, default port)
 SCHEMES: Final[dict[str, tuple[Transport, bool, int]]] = {
     "ws": ("websockets", False, 80),
@@ -166,6 +171,22 @@ def _status(stat: Mapping[str, Any], *, online: bool, error: bool) -> PrinterSta
     return PrinterStatus.UNKNOWN
 
 
+def stat_lifetime(stat: Mapping[str, Any], *, now: float) -> float | None:
+    """Return how many seconds after `now` (epoch) a stat expires, or None if it cannot tell.
+
+    The lifetime never exceeds the stat's own validity (`expiresAt - receivedAt`): a service
+    clock running ahead of ours cannot keep a silent printer alive for longer than that.
+    """
+    expires = as_datetime(stat.get("expiresAt"))
+    if expires is None:
+        return None
+    lifetime = expires.timestamp() - now
+    received = as_datetime(stat.get("receivedAt"))
+    if received is not None and received < expires:
+        lifetime = min(lifetime, (expires - received).total_seconds())
+    return lifetime
+
+
 def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> PrinterState:
     """Return the printer state a merged Printago `PrinterStat` describes."""
     data = as_mapping(stat.get("data"))
@@ -209,6 +230,9 @@ class PrintagoRealtime(SupervisedClient):
     `start()` connects in the background and keeps reconnecting until `stop()`. Refused
     credentials (or client id) are final: the feed stops, `auth_failed` turns true and
     `on_auth_failed` is called once.
+
+    A printer whose latest stat expired (its `expiresAt`, plus `stale_grace`; `stale_timeout`
+    after it arrived when the stat gives no expiry) goes offline until its next stat.
     """
 
     url: str
@@ -218,6 +242,9 @@ class PrintagoRealtime(SupervisedClient):
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     connect_timeout: float = CONNECT_TIMEOUT
     keepalive: int = KEEPALIVE
+    stale_timeout: float = STALE_TIMEOUT
+    stale_grace: float = STALE_GRACE
+    clock: Callable[[], float] = field(default=wall_clock, repr=False)
     on_update: UpdateCallback | None = None
     on_event: EventCallback | None = None
     on_entities: EntitiesCallback | None = None
@@ -225,6 +252,8 @@ class PrintagoRealtime(SupervisedClient):
     _stats: dict[str, Mapping[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _states: dict[str, PrinterState] = field(default_factory=dict, init=False, repr=False)
     _connected: bool = field(default=False, init=False, repr=False)
+    _expiry: dict[str, asyncio.TimerHandle] = field(default_factory=dict, init=False, repr=False)
+    _expired: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def client_id(self) -> str:
@@ -254,7 +283,7 @@ class PrintagoRealtime(SupervisedClient):
     async def stop(self) -> None:
         """Disconnect and stop reconnecting; no callbacks fire after this."""
         await super().stop()
-        self._connected = False
+        self._connection_lost()
         self._states = {
             key: replace(state, online=False, status=PrinterStatus.OFFLINE)
             for key, state in self._states.items()
@@ -311,6 +340,10 @@ class PrintagoRealtime(SupervisedClient):
 
     def _connection_lost(self) -> None:
         self._connected = False
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
+        self._expired.clear()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if self._supervisor is not None:
@@ -333,6 +366,32 @@ class PrintagoRealtime(SupervisedClient):
         self._stats[printer_id] = deep_merge(
             self._stats.get(printer_id, {}), stat, by_id=frozenset()
         )
+        self._watch_expiry(printer_id, stat)
+        self._publish(printer_id)
+
+    def _watch_expiry(self, printer_id: str, stat: Mapping[str, Any]) -> None:
+        """Set the timer that marks a printer stale when the stat it just sent expires."""
+        loop = asyncio.get_running_loop()
+        lifetime = stat_lifetime(stat, now=self.clock())
+        deadline = loop.time() + (self.stale_timeout if lifetime is None else lifetime)
+        deadline += self.stale_grace
+        if (handle := self._expiry.pop(printer_id, None)) is not None:
+            handle.cancel()
+            if lifetime is None:
+                # A stat without an expiry (a sparse one) does not shorten the last one's.
+                deadline = max(deadline, handle.when())
+        if deadline <= loop.time():
+            # An old retained stat: the printer has been silent since before we connected.
+            self._expired.add(printer_id)
+            return
+        self._expired.discard(printer_id)
+        self._expiry[printer_id] = loop.call_at(deadline, self._expire, printer_id)
+
+    def _expire(self, printer_id: str) -> None:
+        """Mark a printer stale: its last stat expired and no new one came."""
+        LOGGER.debug("The stats of printer %s of store %s expired", printer_id, self.store_id)
+        del self._expiry[printer_id]
+        self._expired.add(printer_id)
         self._publish(printer_id)
 
     def _on_entities(self, topic_type: str, message: Mapping[str, Any]) -> None:
@@ -346,7 +405,8 @@ class PrintagoRealtime(SupervisedClient):
 
     def _publish(self, printer_id: str) -> None:
         """Parse a printer's merged stat; tell the callbacks if anything changed."""
-        new = parse_printer_stat(self._stats[printer_id], connected=self._connected)
+        fresh = self._connected and printer_id not in self._expired
+        new = parse_printer_stat(self._stats[printer_id], connected=fresh)
         old = self._states.get(printer_id)
         if not new.online and old is not None and new.gcode_state in (None, "OFFLINE"):
             # Keep the last known job phase, as for a Bambu printer that went quiet.
