@@ -107,7 +107,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
     )
 
     entry.runtime_data = PrintFarmRuntimeData(
-        client=client, account=account, farm=farm, hub=hub, settings=_settings(entry)
+        client=client, account=account, farm=farm, hub=hub, options=dict(entry.options)
     )
     # A device per printer; printers that left the farm lose theirs
     _async_sync_devices(hass, entry)
@@ -146,15 +146,13 @@ def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> Non
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
 
-def _settings(entry: PrintFarmConfigEntry) -> tuple[object, ...]:
-    """Return what the entry runs with that its flows change without reloading it."""
-    return (dict(entry.options), {k: dict(s.data) for k, s in entry.subentries.items()})
-
-
 async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
-    """Reload the entry so new options and printer connections take effect."""
-    if _settings(entry) != entry.runtime_data.settings:
+    """Reload the entry for new options; connect or disconnect printers without a reload."""
+    runtime = entry.runtime_data
+    if dict(entry.options) != runtime.options:
         hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    await runtime.hub.async_update_connections()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:

@@ -155,3 +155,7 @@ class LowStockEntity(MaterialEntity, BinarySensorEntity):
             "remaining_grams": material.remaining_grams,
             "reorder_threshold_grams": material.reorder_threshold_grams,
         }
+
+    def shown(self) -> Any:
+        """Return what the binary sensor shows."""
+        return (self.is_on, self.extra_state_attributes)

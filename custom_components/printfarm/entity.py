@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -102,10 +102,35 @@ def printer_device_id(entry: PrintFarmConfigEntry, printer_id: str) -> str:
     return f"{account_id(entry)}_{printer_id}"
 
 
-class FarmEntity(CoordinatorEntity[FarmCoordinator]):
-    """Defines an entity of the farm device."""
+class PrintFarmEntity(CoordinatorEntity[FarmCoordinator]):
+    """Defines a printfarm entity; its state is written only when what it shows changed."""
 
     _attr_has_entity_name = True
+    _written: Any = None
+
+    def shown(self) -> Any:
+        """Return what the entity shows; a change of it is written to the state machine."""
+        return None
+
+    async def async_added_to_hass(self) -> None:
+        """Remember what the entity showed when it was added."""
+        await super().async_added_to_hass()
+        self._written = (self.available, self.shown())
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._write_if_changed()
+
+    @callback
+    def _write_if_changed(self) -> None:
+        snapshot = (self.available, self.shown())
+        if snapshot != self._written:
+            self._written = snapshot
+            self.async_write_ha_state()
+
+
+class FarmEntity(PrintFarmEntity):
+    """Defines an entity of the farm device."""
 
     def __init__(self, coordinator: FarmCoordinator, description: EntityDescription) -> None:
         """Initialize the entity."""
@@ -116,13 +141,9 @@ class FarmEntity(CoordinatorEntity[FarmCoordinator]):
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, account_id(entry))})
 
 
-class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
-    """Defines an entity of a printer device, fed by the farm and by pushed state.
+class PrinterEntity(PrintFarmEntity):
+    """Defines an entity of a printer device, fed by the farm and by pushed state."""
 
-    The state is written only when what the entity shows changed.
-    """
-
-    _attr_has_entity_name = True
     entity_description: PrinterEntityDescription
 
     def __init__(
@@ -141,7 +162,6 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
         device_id = printer_device_id(entry, printer_id)
         self._attr_unique_id = f"{device_id}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
-        self._written: Any = None
 
     @property
     def view(self) -> PrinterView | None:
@@ -164,14 +184,9 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
             return self.hub.available(self.printer_id)
         return self.coordinator.last_update_success or self.hub.available(self.printer_id)
 
-    def shown(self) -> Any:
-        """Return what the entity shows; a change of it is written to the state machine."""
-        return None
-
     async def async_added_to_hass(self) -> None:
         """Listen to the printer's pushed state."""
         await super().async_added_to_hass()
-        self._written = (self.available, self.shown())
         self.async_on_remove(self.hub.async_add_listener(self.printer_id, self._push_update))
 
     @callback
@@ -180,22 +195,9 @@ class PrinterEntity(CoordinatorEntity[FarmCoordinator]):
         if not fields or changed & fields or "online" in changed:
             self._write_if_changed()
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._write_if_changed()
 
-    @callback
-    def _write_if_changed(self) -> None:
-        snapshot = (self.available, self.shown())
-        if snapshot != self._written:
-            self._written = snapshot
-            self.async_write_ha_state()
-
-
-class MaterialEntity(CoordinatorEntity[FarmCoordinator]):
+class MaterialEntity(PrintFarmEntity):
     """Defines an entity about one spool or stock item, on the farm device."""
-
-    _attr_has_entity_name = True
 
     def __init__(
         self, coordinator: FarmCoordinator, material_id: str, description: EntityDescription
@@ -256,24 +258,48 @@ class _DynamicEntities:
         if new:
             self.async_add_entities(new)
 
-    def forget(self, prefix: str, *, remove: bool) -> None:
-        """Forget the entities whose unique ID starts with `prefix`; remove them if asked."""
+    def forget(self, prefix: str, *, remove: bool, keep: Container[str] = ()) -> None:
+        """Forget the entities whose unique ID starts with `prefix`, but those to keep.
+
+        Those forgotten are removed from the entity registry if asked.
+        """
         registry = er.async_get(self.entry.runtime_data.farm.hass)
         for unique_id in [key for key in self.added if key.startswith(prefix)]:
+            if unique_id in keep:
+                continue
             entity = self.added.pop(unique_id)
             if remove and entity.entity_id in registry.entities:
                 registry.async_remove(entity.entity_id)
 
-    def printer(self, printer_id: str) -> None:
+    def printer_entities(self, printer_id: str) -> list[Entity]:
+        """Return the entities of a farm printer, as what is known of it now allows."""
         farm = self.entry.runtime_data.farm.data
         hub = self.entry.runtime_data.hub
-        if (printer := farm.printers.get(printer_id)) is not None:
-            view = PrinterView(
-                printer=printer,
-                state=hub.states.get(printer_id),
-                job=farm.printer_jobs.get(printer_id),
-            )
-            self.add(self.printer_factory(view, hub.has_push(printer_id)))
+        view = PrinterView(
+            printer=farm.printers[printer_id],
+            state=hub.states.get(printer_id),
+            job=farm.printer_jobs.get(printer_id),
+        )
+        return list(self.printer_factory(view, hub.has_push(printer_id)))
+
+    def printer(self, printer_id: str) -> None:
+        self.add(self.printer_entities(printer_id))
+
+    @callback
+    def connection_changed(self, printer_id: str) -> None:
+        """Add the entities a printer's connection allows; remove those a removed one took.
+
+        The entities only a connection feeds go with it, as they would at the next setup.
+        """
+        if printer_id not in self.printers:
+            return
+        # Its next report is a first one: it tells again what the printer has
+        self.reported.discard(printer_id)
+        entities = self.printer_entities(printer_id)
+        if not self.entry.runtime_data.hub.has_push(printer_id):
+            keep = {str(entity.unique_id) for entity in entities}
+            self.forget(f"{printer_device_id(self.entry, printer_id)}_", remove=True, keep=keep)
+        self.add(entities)
 
     @callback
     def pushed(self, printer_id: str, changed: frozenset[str]) -> None:
@@ -322,7 +348,11 @@ def add_printer_entities(
 
     A printer's entities are made again once its first pushed state arrives, and when it
     reports what it has, so entities that depend on it (a chamber sensor) appear then.
+    Those a printer's LAN connection feeds come and go with the connection.
     """
     dynamic = _DynamicEntities(entry, async_add_entities, printer_factory, material_factory)
     dynamic.refresh()
     entry.async_on_unload(entry.runtime_data.farm.async_add_listener(dynamic.refresh))
+    entry.async_on_unload(
+        entry.runtime_data.hub.async_add_connection_listener(dynamic.connection_changed)
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_VERIFY_SSL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -36,8 +37,6 @@ from .const import (
 )
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigSubentry
-
     from .coordinator import PrintFarmConfigEntry
 
 # Pushed events after which the farm's queue and filament stock have changed
@@ -50,8 +49,12 @@ JOB_EVENTS = frozenset(
     }
 )
 
+# What a printer's listeners are told when its pushed state was dropped with its connection
+STATE_DROPPED = frozenset({"online"})
+
 type StateListener = Callable[[frozenset[str]], None]
 type EventListener = Callable[[PrinterEvent], None]
+type ConnectionListener = Callable[[str], None]
 
 
 class PrinterHub(ABC):
@@ -64,10 +67,15 @@ class PrinterHub(ABC):
         self.states: dict[str, PrinterState] = {}
         self._listeners: dict[str, list[StateListener]] = {}
         self._event_listeners: dict[str, list[EventListener]] = {}
+        self._connection_listeners: list[ConnectionListener] = []
 
     @abstractmethod
     async def async_start(self) -> None:
         """Start receiving pushed state."""
+
+    @abstractmethod
+    async def async_update_connections(self) -> None:
+        """Follow the entry's printer connections as they are added, changed or removed."""
 
     @abstractmethod
     async def async_stop(self) -> None:
@@ -105,6 +113,20 @@ class PrinterHub(ABC):
         """Call `listener` with every lifecycle event of a printer."""
         self._event_listeners.setdefault(printer_id, []).append(listener)
         return lambda: self._event_listeners[printer_id].remove(listener)
+
+    @callback
+    def async_add_connection_listener(self, listener: ConnectionListener) -> CALLBACK_TYPE:
+        """Call `listener` with a printer's id when its connection was added, changed or removed."""
+        self._connection_listeners.append(listener)
+        return lambda: self._connection_listeners.remove(listener)
+
+    @callback
+    def _connection_changed(self, printer_id: str) -> None:
+        """Tell a printer's listeners its connection changed and its pushed state was dropped."""
+        for listener in list(self._listeners.get(printer_id, ())):
+            listener(STATE_DROPPED)
+        for connection_listener in list(self._connection_listeners):
+            connection_listener(printer_id)
 
     @callback
     def _update(self, printer_id: str, update: PrinterUpdate) -> None:
@@ -150,19 +172,39 @@ class BambuHub(PrinterHub):
         """Initialize the hub with the entry's printer connections."""
         super().__init__(hass, entry)
         self.clients: dict[str, BambuPrinterClient] = {}
+        # The subentry data each printer's connection runs with, by farm printer id
+        self._connections: dict[str, dict[str, Any]] = {}
+        # Subentry changes arrive as separate tasks; one at a time keeps a client per printer
+        self._lock = asyncio.Lock()
 
     def _stale_timeout(self) -> float:
         return float(self.entry.options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
 
     async def async_start(self) -> None:
         """Connect to every configured printer in the background."""
-        for subentry in self.entry.subentries.values():
-            if subentry.subentry_type == SUBENTRY_PRINTER:
-                await self._async_add(subentry)
+        await self.async_update_connections()
 
-    async def _async_add(self, subentry: ConfigSubentry) -> None:
-        data = subentry.data
-        printer_id: str = data[CONF_PRINTER_ID]
+    async def async_update_connections(self) -> None:
+        """Connect added printers, disconnect removed ones and reconnect changed ones."""
+        async with self._lock:
+            configured = {
+                subentry.data[CONF_PRINTER_ID]: dict(subentry.data)
+                for subentry in self.entry.subentries.values()
+                if subentry.subentry_type == SUBENTRY_PRINTER
+            }
+            changed = [
+                printer_id
+                for printer_id in self._connections.keys() | configured.keys()
+                if self._connections.get(printer_id) != configured.get(printer_id)
+            ]
+            for printer_id in changed:
+                await self._async_remove(printer_id)
+                if (data := configured.get(printer_id)) is not None:
+                    await self._async_add(printer_id, data)
+                self._connection_changed(printer_id)
+
+    async def _async_add(self, printer_id: str, data: Mapping[str, Any]) -> None:
+        self._connections[printer_id] = dict(data)
         self._clear_auth_failed(data[CONF_SERIAL])
         try:
             context = await async_create_ssl_context(
@@ -186,11 +228,22 @@ class BambuHub(PrinterHub):
         self.clients[printer_id] = client
         await client.start()
 
+    async def _async_remove(self, printer_id: str) -> None:
+        """Disconnect from a printer; forget its connection, its state and its repair issue."""
+        if (data := self._connections.pop(printer_id, None)) is None:
+            return
+        if (client := self.clients.pop(printer_id, None)) is not None:
+            await client.stop()
+        self.states.pop(printer_id, None)
+        self._clear_auth_failed(data[CONF_SERIAL])
+
     async def async_stop(self) -> None:
         """Disconnect from every printer."""
-        for client in self.clients.values():
-            await client.stop()
-        self.clients.clear()
+        async with self._lock:
+            for client in self.clients.values():
+                await client.stop()
+            self.clients.clear()
+            self._connections.clear()
 
     def has_push(self, printer_id: str) -> bool:
         """Return whether the printer has a LAN connection configured."""
@@ -236,6 +289,9 @@ class PrintagoHub(PrinterHub):
         """Connect to the realtime feed in the background."""
         self._clear_auth_failed(self.entry.title)
         await self.realtime.start()
+
+    async def async_update_connections(self) -> None:
+        """Do nothing: one feed reports every printer of the store, without printer connections."""
 
     async def async_stop(self) -> None:
         """Disconnect from the realtime feed."""

@@ -319,6 +319,10 @@ class FarmSensorEntity(FarmEntity, SensorEntity):
         """Return the state of the sensor."""
         return self.entity_description.value_fn(self.coordinator.data)
 
+    def shown(self) -> Any:
+        """Return what the sensor shows."""
+        return self.native_value
+
 
 class PrinterSensorEntity(PrinterEntity, SensorEntity):
     """Defines a printfarm printer sensor."""
@@ -381,3 +385,7 @@ class MaterialRemainingEntity(MaterialEntity, SensorEntity):
         """Return the remaining grams."""
         material = self.material
         return material.remaining_grams if material else None
+
+    def shown(self) -> Any:
+        """Return what the sensor shows."""
+        return self.native_value

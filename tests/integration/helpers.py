@@ -127,6 +127,14 @@ async def admin(
         return await response.json()
 
 
+async def requests_sent(
+    hass: HomeAssistant, sim: FarmSim, service: str = SERVICE_AUTOPRINTFARM
+) -> int:
+    """Return how many requests farmsim answered for a service."""
+    counters = await admin(hass, sim, "GET", "counters")
+    return sum(counters["requests"].get(service, {}).values())
+
+
 async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool], seconds: float = 10) -> None:
     """Wait until pushed state or a farmsim observation makes the predicate hold."""
     try:

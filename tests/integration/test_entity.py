@@ -19,7 +19,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.printfarm.const import CONF_STALE_TIMEOUT, DOMAIN
 from farmsim import FarmSim
 
-from .helpers import autoprintfarm_entry, printer_id, refresh, setup_entry, value, wait_for
+from .helpers import (
+    autoprintfarm_entry,
+    farm_entity,
+    printer_id,
+    refresh,
+    requests_sent,
+    setup_entry,
+    value,
+    wait_for,
+)
 
 PRINTERS = ("x1c_01", "p1s_01", "a1_01")
 
@@ -101,6 +110,61 @@ async def test_write_only_on_change(
     await wait_for(hass, lambda: float(value(hass, "sensor.x1c_01_nozzle_temperature") or 0) > 26)
     assert set(writes) == {"sensor.x1c_01_nozzle_temperature"}
     assert len(writes) < sim.ctx.counters.mqtt_published[x1c] - published
+
+
+async def test_farm_entities_write_only_on_change(
+    hass: HomeAssistant,
+    sim: FarmSim,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Test a farm refresh writes only the farm and material entities whose state changed."""
+    await wait_for(hass, lambda: idle_and_stable(hass))
+    farm = device_registry.async_get_device({(DOMAIN, str(init_integration.unique_id))})
+    assert farm is not None
+    farm_entities = {e.entity_id for e in er.async_entries_for_device(entity_registry, farm.id)}
+    # The request budget left shrinks with every refresh: it is written each time
+    budget = farm_entity(hass, "budget_remaining")
+    writes: list[str] = []
+
+    @callback
+    def on_farm(data: dict[str, str]) -> bool:
+        return data["entity_id"] in farm_entities
+
+    @callback
+    def written(event: Event) -> None:
+        writes.append(event.data["entity_id"])
+
+    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        init_integration.async_on_unload(
+            hass.bus.async_listen(event_type, written, event_filter=on_farm)
+        )
+
+    # A refresh that finds the farm as it was writes only the budget
+    sent = await requests_sent(hass, sim)
+    left = value(hass, budget)
+    await refresh(hass, budget)
+    assert await requests_sent(hass, sim) > sent
+    assert value(hass, budget) != left
+    assert set(writes) == {budget}
+
+    # A spool that lost filament writes its own entities, and no other material's
+    spool = next(iter(sim.world.spools.values()))
+    spool_entities = {
+        entity_registry.async_get_entity_id(
+            domain, DOMAIN, f"{init_integration.unique_id}_{spool.id}_{key}"
+        )
+        for domain, key in (
+            ("sensor", "material_remaining"),
+            ("binary_sensor", "material_low_stock"),
+        )
+    }
+    assert None not in spool_entities
+    writes.clear()
+    sim.world.update_spool(spool.id, remaining_grams=spool.remaining_grams - 10)
+    await refresh(hass, budget)
+    assert set(writes) == {budget, *spool_entities}
 
 
 @pytest.mark.freeze_time("2026-01-01 12:00:00", tick=True)

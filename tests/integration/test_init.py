@@ -233,7 +233,7 @@ async def test_dynamic_devices(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_remove_printer_connection_reloads(hass: HomeAssistant, sim: FarmSim) -> None:
+async def test_remove_printer_connection(hass: HomeAssistant, sim: FarmSim) -> None:
     """Test removing a printer's LAN connection closes it; the other printers stay."""
     entry = await setup_entry(hass, autoprintfarm_entry(sim))
     await wait_connected(hass, sim, entry)
