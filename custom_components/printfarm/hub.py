@@ -13,6 +13,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .api import (
     BambuPrinterClient,
+    Printago,
     PrintagoRealtime,
     PrinterEvent,
     PrinterEventType,
@@ -69,6 +70,10 @@ class PrinterHub(ABC):
         self._event_listeners: dict[str, list[EventListener]] = {}
         self._connection_listeners: list[ConnectionListener] = []
 
+    def _stale_timeout(self) -> float:
+        """Return how long a printer may stay silent before its pushed state is stale."""
+        return float(self.entry.options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
+
     @abstractmethod
     async def async_start(self) -> None:
         """Start receiving pushed state."""
@@ -85,8 +90,12 @@ class PrinterHub(ABC):
     def has_push(self, printer_id: str) -> bool:
         """Return whether a printer's state is pushed."""
 
-    def has_controls(self, printer_id: str) -> bool:
-        """Return whether speed and light can be set on the printer."""
+    def has_speed(self, printer_id: str) -> bool:
+        """Return whether the print speed of the printer can be set."""
+        return False
+
+    def has_light(self, printer_id: str) -> bool:
+        """Return whether the chamber light of the printer can be switched."""
         return False
 
     async def async_set_speed(self, printer_id: str, level: int) -> None:
@@ -177,9 +186,6 @@ class BambuHub(PrinterHub):
         # Subentry changes arrive as separate tasks; one at a time keeps a client per printer
         self._lock = asyncio.Lock()
 
-    def _stale_timeout(self) -> float:
-        return float(self.entry.options.get(CONF_STALE_TIMEOUT, DEFAULT_STALE_TIMEOUT))
-
     async def async_start(self) -> None:
         """Connect to every configured printer in the background."""
         await self.async_update_connections()
@@ -249,8 +255,12 @@ class BambuHub(PrinterHub):
         """Return whether the printer has a LAN connection configured."""
         return printer_id in self.clients
 
-    def has_controls(self, printer_id: str) -> bool:
-        """Return whether speed and light can be set over the LAN."""
+    def has_speed(self, printer_id: str) -> bool:
+        """Return whether the print speed can be set over the LAN."""
+        return printer_id in self.clients
+
+    def has_light(self, printer_id: str) -> bool:
+        """Return whether the chamber light can be switched over the LAN."""
         return printer_id in self.clients
 
     async def async_set_speed(self, printer_id: str, level: int) -> None:
@@ -283,6 +293,8 @@ class PrintagoHub(PrinterHub):
             on_event=lambda event: self._event(event.printer_key, event),
             on_entities=lambda _type, _action, _ids: self._on_entities(),
             on_auth_failed=lambda err: self._auth_failed(entry.title, err),
+            # Stats tell how long they hold; this is for those that do not
+            stale_timeout=self._stale_timeout(),
         )
 
     async def async_start(self) -> None:
@@ -300,3 +312,14 @@ class PrintagoHub(PrinterHub):
     def has_push(self, printer_id: str) -> bool:
         """Return True: the feed reports every printer of the store."""
         return True
+
+    def has_light(self, printer_id: str) -> bool:
+        """Return True: Printago switches lights with a printer command (it has none for speed)."""
+        return True
+
+    async def async_set_light(self, printer_id: str, *, on: bool) -> None:
+        """Switch the chamber light through Printago."""
+        client = self.entry.runtime_data.client
+        if not isinstance(client, Printago):  # pragma: no cover - a Printago entry's client
+            raise TypeError(type(client).__name__)
+        await client.set_light(printer_id, on=on)

@@ -44,7 +44,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda view, _push: (
             [ChamberLightEntity(farm, hub, view.printer.id, CHAMBER_LIGHT_DESCRIPTION)]
-            if hub.has_controls(view.printer.id)
+            if hub.has_light(view.printer.id)
             and view.state is not None
             and CHAMBER_LIGHT in view.state.lights
             else []

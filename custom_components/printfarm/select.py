@@ -47,7 +47,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda view, _push: (
             [PrintSpeedEntity(farm, hub, view.printer.id, PRINT_SPEED)]
-            if hub.has_controls(view.printer.id)
+            if hub.has_speed(view.printer.id)
             else []
         ),
     )

@@ -498,7 +498,7 @@ async def test_printer_subentry(hass: HomeAssistant, sim: FarmSim) -> None:
     assert subentry.unique_id == printer["serial"]
     assert subentry.data == {CONF_PRINTER_ID: printer_id, **printer_input(printer)}
 
-    # The entry reloaded and now listens to the printer on the LAN
+    # The running entry now listens to the printer on the LAN
     assert entry.state is ConfigEntryState.LOADED
 
     await wait_for(hass, lambda: broker_clients(sim, printer_id) == 1)

@@ -32,7 +32,7 @@ from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 from farmsim.models import JobStatus
 
-from .helpers import FILE_URL, admin, farm_entity, printer_entity
+from .helpers import FILE_URL, admin, farm_entity, printer_entity, requests_sent
 
 RATE_LIMITED = "The farm's request budget is spent; the next request is allowed at"
 
@@ -58,12 +58,6 @@ async def printago(hass: HomeAssistant, printago: MockConfigEntry) -> MockConfig
     nozzle = printer_entity(hass, "X1C-01", "nozzle_temperature")
     await wait_for(hass, lambda: hass.states.get(nozzle).state != STATE_UNAVAILABLE)
     return printago
-
-
-async def requests_sent(hass: HomeAssistant, sim: FarmSim, service: str) -> int:
-    """Return how many requests farmsim answered for a service."""
-    counters = await admin(hass, sim, "GET", "counters")
-    return sum(counters["requests"].get(service, {}).values())
 
 
 async def settle(hass: HomeAssistant, seconds: float = 0.2) -> None:

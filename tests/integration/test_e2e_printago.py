@@ -30,7 +30,9 @@ LIMITS = ((600, 60.0), (6000, 3600.0))
 @pytest.fixture
 async def sim() -> AsyncIterator[FarmSim]:
     """Run the simulated farm with Printago's budget scaled to the story's pace."""
-    async with running_farmsim(printers=3, report_interval=0.05, printago_limits=LIMITS) as farm:
+    async with running_farmsim(
+        printers=3, report_interval=0.05, printago_limits=LIMITS, printago_stat_validity=2.0
+    ) as farm:
         yield farm
 
 
@@ -165,8 +167,18 @@ async def test_printago_end_to_end(hass: HomeAssistant, sim: FarmSim) -> None:
     await admin(hass, sim, "POST", f"printers/{printer.id}/online", {"online": True})
     await wait_for(hass, lambda: state(hass, nozzle) != STATE_UNAVAILABLE)
 
-    # Printago cannot tell a printer that went silent from an idle one (its stats are sent on
-    # change only), but when the realtime feed itself goes away, so do the live readings
+    # A printer gone silent turns unavailable once its last stats expire, and comes back
+    other_nozzle = entity(hass, "P1S-01", "sensor", "nozzle_temperature")
+    await admin(hass, sim, "POST", f"printers/{printer.id}/silent", {"silent": True})
+    silent_since = hass.loop.time()
+    await wait_for(hass, lambda: state(hass, nozzle) == STATE_UNAVAILABLE, seconds=20)
+    # Not before its stats expired (two seconds), while the other printers' stats are renewed
+    assert hass.loop.time() - silent_since > 1
+    assert state(hass, other_nozzle) != STATE_UNAVAILABLE
+    await admin(hass, sim, "POST", f"printers/{printer.id}/silent", {"silent": False})
+    await wait_for(hass, lambda: state(hass, nozzle) != STATE_UNAVAILABLE, seconds=20)
+
+    # When the realtime feed itself goes away, so do the live readings
     await admin(hass, sim, "POST", "brokers", {"target": "printago", "action": "stop"})
     await wait_for(hass, lambda: state(hass, nozzle) == STATE_UNAVAILABLE)
     await admin(hass, sim, "POST", "brokers", {"target": "printago", "action": "start"})

@@ -87,3 +87,30 @@ async def test_no_lights_without_a_lan_connection(hass: HomeAssistant, sim: Farm
         entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
     assert hass.states.async_entity_ids(LIGHT_DOMAIN) == []
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_printago_chamber_light(
+    hass: HomeAssistant,
+    sim: FarmSim,
+    entity_registry: er.EntityRegistry,
+    printago: MockConfigEntry,
+) -> None:
+    """Test Printago switches chamber lights with printer commands; it has no speed to set."""
+    light = "light.x1c_01_chamber_light"
+    await wait_for(hass, lambda: value(hass, light) == STATE_ON)
+    x1c = sim.world.printers[printer_id(sim, "X1C-01")]
+
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: light}, blocking=True
+    )
+    assert not x1c.lights["chamber_light"]
+    await wait_for(hass, lambda: value(hass, light) == STATE_OFF)
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: light}, blocking=True
+    )
+    assert x1c.lights["chamber_light"]
+    await wait_for(hass, lambda: value(hass, light) == STATE_ON)
+
+    entities = er.async_entries_for_config_entry(entity_registry, printago.entry_id)
+    assert not [e for e in entities if e.domain == "select"]
+    assert hass.states.get("light.a1_01_chamber_light") is None
