@@ -2,7 +2,7 @@
 
 For each farm size (10, 100 and 200 printers by default, after an empty farm as the memory
 baseline) the benchmark runs farmsim inside its own process, so it can watch the simulated
-printers without changing farmsim (see bench_probe), and Home Assistant as a subprocess
+printers through farmsim's listeners (see bench_probe), and Home Assistant as a subprocess
 (`python -m homeassistant`, started, onboarded and configured with the demo's harness: the
 config flow, then one Bambu LAN subentry per printer, each printer on its own MQTT connection
 over TLS; or, with `--service printago`, one Printago entry and its realtime feed). Home
@@ -13,9 +13,8 @@ The farm: every printer gets a week-long job and the simulated clock is moved pa
 preparing and heating, so every printer prints throughout; each reports once a second
 (`report_interval` 1 s; deltas from P1/A1, full reports from X1C) at time scale 60, so each
 report carries a change (the minutes remaining), as a real printer's fluctuating
-temperatures do. farmsim starts every printer's report loop at once; the benchmark spreads
-them over the second (`push_now` at i/N of it), as real printers are (`--lockstep` keeps
-farmsim's bursts).
+temperatures do. Each printer reports on its own beat of the second, as real printers do
+(`--lockstep` makes every printer report at the same moment).
 
 Then, for each size, in order:
 
@@ -34,8 +33,8 @@ Then, for each size, in order:
   - State writes per report: `state_changed` events of printfarm entities divided by the
     reports the printers published. Entities written without a change are counted from
     `last_reported` > `last_updated` (Home Assistant moves only `last_reported` then).
-  - Staleness: the age of a layer change in farmsim's world (noted at the world tick that
-    made it) when Home Assistant showed it, and when a poller saw it: the poller reads every
+  - Staleness: the age of a layer change in farmsim's world (noted when the world advanced
+    the printer) when Home Assistant showed it, and when a poller saw it: the poller reads every
     page of AutoPrintFarm's printer list every `--poll-interval` (30) seconds with
     printfarm's REST client and a key of its own, as OctoPrint or PrusaLink integrations
     update; its requests per hour and the 429s they would meet follow from its pages.
@@ -90,7 +89,6 @@ from .bench_probe import (
     LoopMonitor,
     Poller,
     PublishRecorder,
-    spread_reports,
     start_prints,
 )
 from .bench_report import SizeRun, analyse
@@ -150,13 +148,17 @@ def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)  # noqa: T201
 
 
-def messages(run: SizeRun) -> int:
-    """Return the MQTT messages the simulated printers published so far (LAN only).
+def messages(sim: FarmSim, service: str) -> int:
+    """Return the MQTT messages published so far to Home Assistant's connections.
 
-    farmsim's `mqtt_published` counter also counts Printago's realtime printer stats under
-    the same printer ids, so the benchmark counts the printers' own publishes.
+    These are the Bambu printers' messages on the LAN (reports and command answers), or for
+    Printago the realtime feed's printer stats.
     """
-    return run.recorder.count if run.recorder else 0
+    counters = sim.ctx.counters
+    published = (
+        counters.printago_published if service == SERVICE_PRINTAGO else counters.mqtt_published
+    )
+    return sum(published.values())
 
 
 def requests_of(sim: FarmSim, key: str, service: str = SERVICE_AUTOPRINTFARM) -> int:
@@ -248,6 +250,7 @@ async def bench_size(printers: int, options: BenchOptions, state_dir: Path) -> S
         printers=printers,
         time_scale=options.time_scale,
         report_interval=options.report_interval,
+        spread_reports=not options.lockstep,
         autoprintfarm_rate_limit=SETUP_RATE_LIMIT,
         state_dir=state_dir / "farmsim",
     )
@@ -265,8 +268,6 @@ async def bench_size(printers: int, options: BenchOptions, state_dir: Path) -> S
         recorder.install(sim, printago=printago)
         try:
             start_prints(sim, options.service)
-            if not options.lockstep and not printago:
-                await spread_reports(sim, options.report_interval)
             autoprintfarm.register_api_key(sim.ctx, POLL_KEY, autoprintfarm.READ_SCOPES)
             farm = FarmConnection.from_json(sim.connection)
             async with running_hass(
@@ -320,10 +321,14 @@ async def _measure(
     # The quiet window: no subscriber, only printfarm and the state machine at work
     await asyncio.sleep(1.0)
     run.quiet_start = time.time()
-    run.sample("quiet_start", bench.pid, messages(run), api_requests(sim, farm, options))
+    run.sample(
+        "quiet_start", bench.pid, messages(sim, options.service), api_requests(sim, farm, options)
+    )
     await asyncio.sleep(options.quiet_seconds)
     bench.check()
-    run.sample("quiet_end", bench.pid, messages(run), api_requests(sim, farm, options))
+    run.sample(
+        "quiet_end", bench.pid, messages(sim, options.service), api_requests(sim, farm, options)
+    )
     run.states = await client.states()
     diagnostics = await client.request("GET", f"/api/diagnostics/config_entry/{run.entry_id}")
     run.diagnostics = diagnostics.get("data", {}) if isinstance(diagnostics, dict) else {}
@@ -349,7 +354,9 @@ async def _window(
     poll_before = requests_of(sim, POLL_KEY)
     run.window_start = time.time()
     bench_cpu = time.process_time()
-    run.sample("window_start", bench.pid, messages(run), api_requests(sim, farm, options))
+    run.sample(
+        "window_start", bench.pid, messages(sim, options.service), api_requests(sim, farm, options)
+    )
     if run.layers is not None:
         run.layers.install(sim)
     sampling = asyncio.create_task(monitor.run(), name="bench-loop-monitor")
@@ -357,7 +364,12 @@ async def _window(
     try:
         await asyncio.sleep(options.seconds)
         bench.check()
-        run.sample("window_end", bench.pid, messages(run), api_requests(sim, farm, options))
+        run.sample(
+            "window_end",
+            bench.pid,
+            messages(sim, options.service),
+            api_requests(sim, farm, options),
+        )
         run.window_end = time.time()
         run.bench_cpu_s = time.process_time() - bench_cpu
         with contextlib.suppress(TimeoutError):

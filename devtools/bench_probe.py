@@ -1,11 +1,11 @@
 """The benchmark's view of farmsim: when each value was published, when the world changed.
 
-farmsim runs in the benchmark's process, so its simulated printers can be watched without
-changing farmsim: each printer's `_send` (or Printago's feed) is wrapped to note the tracked
-fields of every report, the brokers' transports are wrapped to note when a report's bytes
-are written to Home Assistant's socket (the moment a real printer publishes), and the
-world's `tick` to note when each layer changed. Also the statistics, and the poller that
-stands for polling integrations. Home Assistant itself is watched from outside (bench_hass).
+farmsim runs in the benchmark's process, so its simulated printers can be watched: the
+fleet's publish listener notes the tracked fields of every Bambu report (Printago's feed is
+wrapped), the brokers' transports are wrapped to note when a report's bytes are written to
+Home Assistant's socket (the moment a real printer publishes), and the world's advance
+listener notes when each layer changed. Also the statistics, and the poller that stands for
+polling integrations. Home Assistant itself is watched from outside (bench_hass).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from custom_components.printfarm.api import (
     PrintFarmError,
     PrintFarmRateLimitError,
 )
-from farmsim.mqtt import broker as mqtt_broker
+from farmsim.models import Printer
+from farmsim.mqtt import transports as mqtt_transports
 from farmsim.server import FarmSim
 
 from .harness import SERVICE_AUTOPRINTFARM, HarnessError
@@ -115,8 +116,6 @@ class PublishRecorder:
     handed to the broker if no write was seen (no client connected).
     """
 
-    # Every message published to Home Assistant's brokers (reports and command answers)
-    count: int = 0
     published: dict[tuple[str, str], float] = field(default_factory=dict)
     written: dict[tuple[str, str], float] = field(default_factory=dict)
     # (printer name, sensor key) -> value -> (source, sequence) of its first report
@@ -126,14 +125,18 @@ class PublishRecorder:
     _restore: list[Callable[[], None]] = field(default_factory=list)
 
     def install(self, sim: FarmSim, *, printago: bool = False) -> None:
-        """Wrap the publishing of every Bambu printer (or Printago's feed) and the writes."""
+        """Listen to the Bambu printers' publishes (or wrap Printago's feed) and the writes."""
         if printago:
             self._wrap_realtime(sim)
         else:
-            for sim_printer in sim.fleet.printers.values():
-                self._wrap_printer(sim_printer.printer.name, sim_printer.serial, sim_printer)
+            names = {printer.serial: printer.name for printer in sim.world.printers.values()}
+
+            def published(serial: str, message: dict[str, Any], at: float) -> None:
+                self.on_publish(names.get(serial, serial), serial, at, message)
+
+            self._restore.append(sim.fleet.add_publish_listener(published))
         recorder = self
-        for transport in (mqtt_broker._StreamTransport, mqtt_broker._WebSocketTransport):  # noqa: SLF001
+        for transport in (mqtt_transports.StreamTransport, mqtt_transports.WebSocketTransport):
             write: WireWrite = transport.write
 
             async def timed_write(self: Any, data: bytes, _write: WireWrite = write) -> None:
@@ -142,18 +145,6 @@ class PublishRecorder:
 
             setattr(transport, "write", timed_write)  # noqa: B010 - restored by uninstall
             self._restore.append(partial(setattr, transport, "write", write))
-
-    def _wrap_printer(self, name: str, serial: str, sim_printer: Any) -> None:
-        """Wrap one simulated Bambu printer's publish."""
-        original = sim_printer._send  # noqa: SLF001
-
-        def send(message: dict[str, Any]) -> None:
-            at = time.time()
-            original(message)
-            self.count += 1
-            self.on_publish(name, serial, at, message)
-
-        setattr(sim_printer, "_send", send)  # noqa: B010 - instance override
 
     def _wrap_realtime(self, sim: FarmSim) -> None:
         """Wrap the publish of Printago's realtime feed."""
@@ -164,7 +155,6 @@ class PublishRecorder:
             at = time.time()
             sent = original(topic, message, retain=retain)
             if "/printer-stats/" in topic:
-                self.count += 1
                 self.on_printago_stat(at, message)
             return sent
 
@@ -172,7 +162,7 @@ class PublishRecorder:
         self._restore.append(partial(delattr, realtime, "_send"))
 
     def uninstall(self) -> None:
-        """Put the broker transports back as they were."""
+        """Stop listening and put the broker transports back as they were."""
         while self._restore:
             self._restore.pop()()
 
@@ -229,8 +219,8 @@ class PublishRecorder:
 class LayerWatcher:
     """Notes the moment each printer's layer changed in farmsim's world.
 
-    The world moves only when it is ticked (by every printer before it reports, by its
-    ticker, by API calls), so the wrapped `tick` compares the layers after each tick.
+    A printer moves only when the world advances it (before each of its reports, at the
+    world's ticks), so its layer is compared each time the world advanced it.
     """
 
     changes: defaultdict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
@@ -238,27 +228,18 @@ class LayerWatcher:
     _restore: Callable[[], None] | None = None
 
     def install(self, sim: FarmSim) -> None:
-        """Wrap the world's tick; the layers found now are no changes."""
-        world = sim.world
-        printers = world.printers
-        tick = world.tick
-        self._last = {printer.name: printer.layer for printer in printers.values()}
-        last = self._last
-        changes = self.changes
+        """Listen to the world's advances; the layers found now are no changes."""
+        self._last = {printer.name: printer.layer for printer in sim.world.printers.values()}
+        self._restore = sim.world.add_advance_listener(self._advanced)
 
-        def watched_tick() -> None:
-            tick()
-            now = time.time()
-            for printer in printers.values():
-                if last.get(printer.name) != printer.layer:
-                    last[printer.name] = printer.layer
-                    changes[printer.name].setdefault(printer.layer, now)
-
-        setattr(world, "tick", watched_tick)  # noqa: B010 - restored by uninstall
-        self._restore = lambda: delattr(world, "tick")
+    def _advanced(self, printer: Printer) -> None:
+        """Note the printer's layer if it changed."""
+        if self._last.get(printer.name) != printer.layer:
+            self._last[printer.name] = printer.layer
+            self.changes[printer.name].setdefault(printer.layer, time.time())
 
     def uninstall(self) -> None:
-        """Let the world tick as before."""
+        """Stop listening to the world."""
         if self._restore is not None:
             self._restore()
             self._restore = None
@@ -348,19 +329,6 @@ def start_prints(sim: FarmSim, source: str = SERVICE_AUTOPRINTFARM) -> None:
     if idle:
         msg = f"printers not printing after the warm-up: {', '.join(idle)}"
         raise HarnessError(msg)
-
-
-async def spread_reports(sim: FarmSim, interval: float) -> None:
-    """Give each printer its own report phase in the interval, as real printers have.
-
-    farmsim starts every printer's report loop at once, so a farm reports in one burst each
-    interval; waking printer i (`push_now`) at i/N of the interval restarts its timer there.
-    """
-    printers = list(sim.fleet.printers.values())
-    loop = asyncio.get_running_loop()
-    for index, printer in enumerate(printers):
-        loop.call_later(index * interval / len(printers), printer.push_now)
-    await asyncio.sleep(interval)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class SimConfig:
     demo: bool = False
     tick_interval: float = 0.2
     report_interval: float = 1.0
+    # Each printer reports on its own beat of the interval (False: all at the same moment)
+    spread_reports: bool = True
     autoprintfarm_port: int = 0
     printago_port: int = 0
     admin_port: int = 0
@@ -37,6 +39,8 @@ class SimConfig:
     printago_api_key: str = ""
     printago_store_id: str = ""
     printago_limits: tuple[tuple[int, float], ...] = ((60, 60.0), (600, 3600.0))
+    # How long a Printago printer stat stays valid (`expiresAt`); real seconds, not simulated
+    printago_stat_validity: float = 60.0
     webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     webhook_timeout: float = 10.0
     idempotency_ttl: float = 86400.0
@@ -70,7 +74,9 @@ class Counters:
     )
     rate_limited: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     webhooks: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Messages the Bambu printers published on the LAN, and Printago's realtime printer stats
     mqtt_published: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    printago_published: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     mqtt_commands: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def count_request(self, service: str, key: str) -> None:
@@ -85,6 +91,7 @@ class Counters:
             "rate_limited": dict(self.rate_limited),
             "webhooks": dict(self.webhooks),
             "mqtt_published": dict(self.mqtt_published),
+            "printago_published": dict(self.printago_published),
             "mqtt_commands": dict(self.mqtt_commands),
         }
 
@@ -96,6 +103,7 @@ class Counters:
             self.rate_limited,
             self.webhooks,
             self.mqtt_published,
+            self.printago_published,
             self.mqtt_commands,
         ):
             counter.clear()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
 
 from .clock import SimClock
 from .errors import InvalidStateError
@@ -19,13 +18,12 @@ from .models import (
     STAGE_PRINTING,
     Job,
     JobStatus,
-    MaterialProfile,
     Phase,
     Printer,
     Spool,
     Tray,
-    WorldEvent,
 )
+from .state import WorldState
 
 AMBIENT = 25.0
 NOZZLE_TAU = 20.0
@@ -35,6 +33,8 @@ PREPARE_SECONDS = 60.0
 LEVELING_SECONDS = 45.0
 CANCEL_ERROR_SECONDS = 2.0
 TEMP_SNAP = 0.05
+
+type AdvanceListener = Callable[[Printer], None]
 
 
 def _approach(current: float, target: float, dt: float, tau: float) -> float:
@@ -49,41 +49,50 @@ def _time_to_reach(current: float, target: float, tau: float) -> float:
     return 0.0 if gap <= 1.0 else tau * math.log(gap)
 
 
-class Printing(ABC):
-    """The part of the world that moves with the clock: printers printing, jobs assigned."""
+class Printing(WorldState):
+    """The part of the world that moves with the clock: printers printing, jobs assigned.
 
-    clock: SimClock
-    printers: dict[str, Printer]
-    jobs: dict[str, Job]
-    spools: dict[str, Spool]
-    _last_tick: float
+    Each printer keeps the time it was last advanced to, so a printer's report advances that
+    printer alone; the farm's ticker and the API calls advance every printer.
+    """
 
-    @abstractmethod
-    def emit(self, event_type: str, **kwargs: Any) -> WorldEvent:
-        """Record an event and tell every listener."""
+    def __init__(self, *, clock: SimClock, seed: int = 0) -> None:
+        """Initialize an empty world at the clock's time."""
+        super().__init__(clock=clock, seed=seed)
+        self._last_tick = clock.now()
+        self._advanced_at: dict[str, float] = {}
+        self._assign_due = True
+        self._advance_listeners: list[AdvanceListener] = []
 
-    @abstractmethod
-    def open_jobs(self) -> list[Job]:
-        """Return the queued jobs in the order they will be assigned."""
-
-    @abstractmethod
-    def tray_spool(self, tray: Tray) -> Spool | None:
-        """Return the spool loaded in a tray, if any."""
-
-    @abstractmethod
-    def profile_for(self, material: str | None) -> MaterialProfile | None:
-        """Return the material profile for a filament type."""
+    def add_advance_listener(self, listener: AdvanceListener) -> Callable[[], None]:
+        """Call `listener` with each printer moved forward in time; return an unsubscribe."""
+        self._advance_listeners.append(listener)
+        return lambda: self._advance_listeners.remove(listener)
 
     def tick(self) -> None:
         """Advance every printer to the clock's time and assign queued jobs."""
         now = self.clock.now()
-        dt = now - self._last_tick
-        if dt > 0:
-            self._last_tick = now
-            start = now - dt
-            for printer in list(self.printers.values()):
-                self._step(printer, start, dt)
+        for printer in list(self.printers.values()):
+            self._advance_to(printer, now)
+        self._last_tick = now
         self._assign_jobs()
+
+    def tick_printer(self, printer_id: str) -> None:
+        """Advance one printer to the clock's time; assign queued jobs if anything changed."""
+        self._advance_to(self.printers[printer_id], self.clock.now())
+        if self._assign_due:
+            self._assign_jobs()
+
+    def _advance_to(self, printer: Printer, now: float) -> None:
+        """Advance one printer from where it was last advanced to `now`."""
+        # A printer not advanced yet (just added) starts at the last tick of the farm
+        start = self._advanced_at.get(printer.id, self._last_tick)
+        if now <= start:
+            return
+        self._advanced_at[printer.id] = now
+        self._step(printer, start, now - start)
+        for listener in list(self._advance_listeners):
+            listener(printer)
 
     def _step(self, printer: Printer, start: float, dt: float) -> None:
         """Advance one printer by dt simulated seconds, through phase changes."""
@@ -269,6 +278,7 @@ class Printing(ABC):
 
     def _assign_jobs(self) -> None:
         """Give queued jobs to ready printers that match them."""
+        self._assign_due = False
         ready = [p for p in self.printers.values() if p.ready]
         if not ready:
             return
@@ -331,6 +341,8 @@ class Printing(ABC):
         self.emit("job.assigned", printer_id=printer.id, job_id=job.id, spool_id=job.spool_id)
 
     def _touch(self, *objects: Printer | Job | Spool) -> None:
+        """Note a change: its time on the objects, and that queued jobs may now fit."""
+        self._assign_due = True
         now = self.clock.now()
         for obj in objects:
             obj.updated_at = now

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from .printer import SimPrinter
+from .printer import PublishListener, SimPrinter
 from .transports import HOST, make_transport
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 READY_TIMEOUT: Final = 15.0
+# The golden ratio's fraction: successive multiples spread evenly over [0, 1) for any count
+GOLDEN_FRACTION: Final = (5**0.5 - 1) / 2
 
 
 class BambuFleet:
@@ -35,6 +37,8 @@ class BambuFleet:
         self._starting: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self._publish_listeners: list[PublishListener] = []
+        self._added = 0
 
     async def start(self) -> None:
         """Start a simulated printer for every world printer, and for printers added later."""
@@ -66,6 +70,15 @@ class BambuFleet:
         self._add(printer_id)
         async with asyncio.timeout(timeout):
             await asyncio.shield(self._starting[printer_id])
+
+    def add_publish_listener(self, listener: PublishListener) -> Callable[[], None]:
+        """Call `listener` for every message a printer publishes; return an unsubscribe.
+
+        It gets the serial, the message (reports and command answers) and the wall-clock
+        time it was handed to the printer's broker, and must not change the message.
+        """
+        self._publish_listeners.append(listener)
+        return lambda: self._publish_listeners.remove(listener)
 
     def get(self, printer_id: str) -> SimPrinter:
         """Return the simulated printer of a world printer (id, Printago id or serial)."""
@@ -122,11 +135,26 @@ class BambuFleet:
             return
         printer = self.ctx.world.printer(printer_id)
         transport = make_transport(self.ctx, printer, self.ca, self.state_dir)
-        sim = SimPrinter(self.ctx, printer_id, transport)
+        sim = SimPrinter(
+            self.ctx, printer_id, transport, phase=self._phase(), on_publish=self._published
+        )
         self.printers[printer_id] = sim
         task = asyncio.get_running_loop().create_task(sim.start(), name=f"start-{printer.serial}")
         task.add_done_callback(self._started)
         self._starting[printer_id] = task
+
+    def _phase(self) -> float:
+        """Return where in the report interval the next printer added reports."""
+        self._added += 1
+        if not self.ctx.config.spread_reports:
+            return 1.0
+        # The first printer reports one interval after its start, the others in the gaps
+        return 1.0 - (self._added - 1) * GOLDEN_FRACTION % 1.0
+
+    def _published(self, serial: str, message: dict[str, Any], at: float) -> None:
+        """Tell the publish listeners about a message a printer published."""
+        for listener in list(self._publish_listeners):
+            listener(serial, message, at)
 
     def _started(self, task: asyncio.Task[None]) -> None:
         """Log a simulated printer that failed to start."""

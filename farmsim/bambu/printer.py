@@ -7,14 +7,16 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import random
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from .commands import Request, execute, parse_request
 from .reports import changed_fields, push_status, status_fields, version_reply
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from farmsim.context import SimContext
     from farmsim.models import Printer, WorldEvent
@@ -44,15 +46,32 @@ PUSH_EVENTS: Final = frozenset(
 )
 REACHABILITY_EVENTS: Final = frozenset({"printer.online", "printer.offline"})
 
+# Called with the serial, the message and the wall-clock time of each publish on the report topic
+type PublishListener = Callable[[str, dict[str, Any], float], None]
+
 
 class SimPrinter:
     """A world printer as a Bambu printer on the LAN: reports out, commands in."""
 
-    def __init__(self, ctx: SimContext, printer_id: str, transport: Transport) -> None:
-        """Initialize the printer; nothing runs until start()."""
+    def __init__(
+        self,
+        ctx: SimContext,
+        printer_id: str,
+        transport: Transport,
+        *,
+        phase: float = 1.0,
+        on_publish: PublishListener | None = None,
+    ) -> None:
+        """Initialize the printer; nothing runs until start().
+
+        `phase` (0 to 1) places the periodic reports in the report interval: a printer
+        starts reporting `phase` intervals after start(), then once every interval.
+        """
         self.ctx = ctx
         self.printer_id = printer_id
         self.transport = transport
+        self.phase = phase
+        self._on_publish = on_publish
         self.serial = ctx.world.printer(printer_id).serial
         self.ready = asyncio.Event()
         self._rng = random.Random(self.serial)  # noqa: S311
@@ -162,7 +181,7 @@ class SimPrinter:
         """Answer one command."""
         key = (request.category, request.command)
         if key == ("pushing", "pushall"):
-            self.ctx.world.tick()
+            self.ctx.world.tick_printer(self.printer_id)
             self.publish_status(full=True)
         elif key == ("pushing", "stop"):
             self._pushing = False
@@ -187,23 +206,30 @@ class SimPrinter:
         payload = self.ctx.faults.mqtt.mangle(self.ctx.rng, payload)
         if self.transport.publish(payload):
             self.ctx.counters.mqtt_published[self.printer_id] += 1
+            if self._on_publish is not None:
+                self._on_publish(self.serial, message, time.time())
 
     async def _run(self) -> None:
-        """Report every interval, or at once when woken by a world event."""
+        """Report on the printer's own beat of the interval, and at once when woken by an event."""
+        loop = asyncio.get_running_loop()
         interval = self.ctx.config.report_interval
+        due = loop.time() + self.phase * interval
         while self.printer_id in self.ctx.world.printers:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout_at(due):
                     await self._wake.wait()
             self._wake.clear()
+            if (late := loop.time() - due) >= 0:
+                # Reports an overloaded loop missed are skipped, as the beat stays put
+                due += (math.floor(late / interval) + 1) * interval
             try:
                 self._step()
             except Exception:
                 LOGGER.exception("%s: report failed", self.serial)
 
     def _step(self) -> None:
-        """Advance the world, keep the endpoint in line with the printer, and report."""
-        self.ctx.world.tick()
+        """Advance the printer, keep the endpoint in line with it, and report."""
+        self.ctx.world.tick_printer(self.printer_id)
         now = asyncio.get_running_loop().time()
         if (
             self._wanted() != self.transport.running

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
 from typing import TYPE_CHECKING, Final
 
 from farmsim.mqtt import Broker, ConnackCode, SessionInfo
@@ -30,6 +32,8 @@ PRINTERS: Final = "printers"
 PRINT_JOBS: Final = "print-jobs"
 STAT_KEYS: Final = ("state", "isOnline", "isAvailable", "metadata", "data")
 MIN_INTERVAL: Final = 0.01
+# Unchanged stats of a live printer are published again halfway through their validity.
+REFRESH_SHARE: Final = 0.5
 
 
 def client_id_for(api_key: str, suffix: str) -> str:
@@ -54,6 +58,7 @@ class Realtime:
         self._unsubscribe: Callable[[], None] | None = None
         self._flush: asyncio.Handle | None = None
         self._stats: dict[str, str] = {}
+        self._sent_at: dict[str, float] = {}
         self._offline: set[str] = set()
         self._forced: set[str] = set()
         self._known: dict[tuple[str, str], JsonObject] = {}
@@ -67,6 +72,11 @@ class Realtime:
     def stats_topic(self, printer: Printer) -> str:
         """Return the printer-stats topic of a printer."""
         return f"stores/{self.store_id}/printer-stats/{printer.printago_id}"
+
+    @property
+    def refresh_interval(self) -> float:
+        """Return how often the unchanged stats of a live printer are published again."""
+        return self.ctx.config.printago_stat_validity * REFRESH_SHARE
 
     def entities_topic(self, entity_type: str) -> str:
         """Return the entity change topic of an entity type."""
@@ -140,7 +150,7 @@ class Realtime:
         return self.broker.publish(topic, payload, retain=retain)
 
     async def _run(self) -> None:
-        """Publish printer stats on every interval and world event."""
+        """Publish printer stats on every interval, world event and refresh."""
         while True:
             self._wake.clear()
             try:
@@ -148,13 +158,22 @@ class Realtime:
             except Exception:
                 _LOGGER.exception("Publishing printer stats failed")
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(self.ctx.config.report_interval, MIN_INTERVAL)):
+                async with asyncio.timeout(self._wait_interval()):
                     await self._wake.wait()
 
+    def _wait_interval(self) -> float:
+        """Return how long to wait for a world event before publishing anyway."""
+        return max(min(self.ctx.config.report_interval, self.refresh_interval), MIN_INTERVAL)
+
     def publish_stats(self) -> int:
-        """Publish the stats of every printer that changed; return how many were sent."""
+        """Publish the stats of every printer that changed or soon expires; return the count.
+
+        A live printer's stats are republished before their `expiresAt`, so a subscriber can
+        tell a silent printer (its stats expire) from an idle one.
+        """
         world = self.ctx.world
         world.tick()
+        now = time.monotonic()
         sent = 0
         for printer in list(world.printers.values()):
             forced = printer.id in self._forced
@@ -165,15 +184,17 @@ class Realtime:
             signature = json.dumps({key: stat[key] for key in STAT_KEYS}, sort_keys=True)
             if printer.online:
                 self._offline.discard(printer.id)
-                if signature == self._stats.get(printer.id) and not forced:
+                due = now - self._sent_at.get(printer.id, -math.inf) >= self.refresh_interval
+                if signature == self._stats.get(printer.id) and not (forced or due):
                     continue
             elif printer.id in self._offline:
                 continue
             else:
                 self._offline.add(printer.id)
             self._stats[printer.id] = signature
+            self._sent_at[printer.id] = now
             self._send(self.stats_topic(printer), stat, retain=True)
-            self.ctx.counters.mqtt_published[printer.id] += 1
+            self.ctx.counters.printago_published[printer.id] += 1
             sent += 1
         return sent
 

@@ -172,19 +172,19 @@ async def test_failures_in_the_loop_are_logged(
 ) -> None:
     async with running_farm(tmp_path, "embedded", printers=2) as farm:
         printer = farm.printer("P1S")
-        original = farm.world.tick
+        original = farm.world.tick_printer
         calls = {"n": 0}
 
-        def tick() -> None:
+        def tick_printer(printer_id: str) -> None:
             calls["n"] += 1
             if calls["n"] == 1:
                 msg = "boom"
                 raise RuntimeError(msg)
-            original()
+            original(printer_id)
 
-        monkeypatch.setattr(farm.world, "tick", tick)
+        monkeypatch.setattr(farm.world, "tick_printer", tick_printer)
         await eventually(lambda: "report failed" in caplog.text, "loop error")
-        monkeypatch.setattr(farm.world, "tick", original)
+        monkeypatch.setattr(farm.world, "tick_printer", original)
 
         def explode(*_args: object) -> None:
             msg = "kaboom"

@@ -27,6 +27,8 @@ from farmsim import FarmSim, cli
 from farmsim.cli import build_parser, config_from_args
 from farmsim.testing import running_farmsim
 
+from .helpers import wait_until
+
 ROOT = Path(__file__).parent.parent.parent
 QUICK = "https://files.example/bracket.gcode.3mf?sim_seconds=600&sim_grams=12&sim_layers=60"
 
@@ -274,11 +276,14 @@ async def test_admin_state_clock_and_counters(
     for _ in range(3):
         async with http.get(f"{base}/printers", headers=apf_headers(farmsim)) as resp:
             assert resp.status == 200
+    # Every printer reports on the LAN and in Printago's feed, counted apart
+    printers = set(farmsim.world.printers)
+    await wait_until(lambda: set(farmsim.ctx.counters.mqtt_published) == printers)
     async with http.get(f"{admin}/counters") as resp:
         counters = await resp.json()
     assert sum(counters["requests"]["autoprintfarm"].values()) == 3
     assert farmsim.connection["autoprintfarm"]["api_key"] not in json.dumps(counters)
-    assert counters["mqtt_published"]
+    assert set(counters["mqtt_published"]) == set(counters["printago_published"]) == printers
     async with http.post(f"{admin}/counters/reset") as resp:
         assert resp.status == 200
     async with http.get(f"{admin}/counters") as resp:

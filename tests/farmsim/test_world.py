@@ -417,3 +417,59 @@ def test_demo_scenario_queues_jobs() -> None:
     sources = {job.source for job in world.jobs.values()}
     assert sources == {"autoprintfarm", "printago"}
     assert sum(1 for p in world.printers.values() if p.busy) == 6
+
+
+def test_a_printer_report_advances_that_printer_only(world: World) -> None:
+    """Test advancing one printer per report costs one printer step, however large the farm."""
+    for index in range(20):
+        world.add_printer(model="P1S", name=f"Extra-{index}")
+    advanced: list[str] = []
+    unsubscribe = world.add_advance_listener(lambda printer: advanced.append(printer.id))
+    world.clock.advance(30)
+    for printer_id in world.printers:
+        world.tick_printer(printer_id)
+    # One advance per report: N reports cost N printer steps, not N times the farm
+    assert sorted(advanced) == sorted(world.printers)
+    world.clock.advance(30)
+    world.tick()
+    assert len(advanced) == 2 * len(world.printers)
+    unsubscribe()
+    world.clock.advance(30)
+    world.tick()
+    assert len(advanced) == 2 * len(world.printers)
+
+
+def test_a_printer_advanced_alone_prints_and_the_farm_catches_up(world: World) -> None:
+    """Test a printer advanced by its reports alone prints; a tick brings the others along."""
+    x1c, p1s, _ = world.printers.values()
+    alone = world.submit_job(source="test", file_url=SHORT, printer_id=x1c.id)
+    farm = world.submit_job(source="test", file_url=SHORT, printer_id=p1s.id)
+    for _ in range(20):
+        world.clock.advance(30)
+        world.tick_printer(x1c.id)
+    assert alone.status is JobStatus.PRINTING
+    assert farm.status is JobStatus.PREPARING
+    world.tick()
+    assert farm.status is JobStatus.PRINTING
+    assert 0 < alone.progress < 100
+    assert 0 < farm.progress < 100
+    world.clock.advance(5000)
+    world.tick_printer(x1c.id)
+    assert alone.status is JobStatus.COMPLETED
+    assert farm.status is JobStatus.PRINTING
+
+
+def test_a_printer_report_assigns_jobs_only_after_a_change(world: World) -> None:
+    """Test a report assigns a waiting job once a change (a spool loaded) lets it print."""
+    x1c, _, a1 = world.printers.values()
+    tpu = world.submit_job(source="test", file_url=SHORT, material="TPU")
+    assert tpu.status is JobStatus.QUEUED
+    world.tick_printer(x1c.id)
+    assert tpu.status is JobStatus.QUEUED
+    spool = world.add_spool(
+        material="TPU", color_name="Red", color_hex="#FF0000", remaining_grams=500
+    )
+    world.load_spool(a1.id, a1.trays[0].tray_id, spool.id)
+    world.tick_printer(x1c.id)
+    assert tpu.printer_id == a1.id
+    assert tpu.spool_id == spool.id
