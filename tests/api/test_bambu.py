@@ -594,3 +594,129 @@ async def test_many_printers_without_threads() -> None:
         }
         assert threading.active_count() <= baseline + 8
         await asyncio.gather(*(client.stop() for client in clients))
+
+
+# Lifecycle events across (re)connections
+
+
+class WithheldPushall:
+    """Keeps a simulated printer from answering `pushall` until released."""
+
+    def __init__(self, sim: FarmSim, printer_id: str) -> None:
+        """Initialize the filter on the simulated printer's request handler."""
+        self.withheld = 0
+        self._printer = sim.fleet.get(printer_id)
+        self._printer.transport.attach(self._handle)
+
+    def _handle(self, payload: bytes) -> None:
+        if json.loads(payload).get("pushing", {}).get("command") == "pushall":
+            self.withheld += 1
+            return
+        self._printer.handle_request(payload)
+
+    def release(self) -> None:
+        """Answer `pushall` again."""
+        self._printer.transport.attach(self._printer.handle_request)
+
+
+async def print_in_world(sim: FarmSim, until: Phase = Phase.RUNNING) -> Printer:
+    """Put a job on the P1S in the world alone and move time until it reaches a phase."""
+    printer_id = info_of(sim)["autoprintfarm_id"]
+    printer = sim.world.printer(printer_id)
+    if phase_of(printer) is not Phase.RUNNING:
+        sim.world.submit_job(source="test", file_url=JOB_URL, printer_id=printer_id)
+    await run_clock(sim, lambda: phase_of(printer) is until)
+    return printer
+
+
+async def test_connect_to_a_printing_printer(sim: FarmSim) -> None:
+    """Test connecting to a printer that already prints: online, and no print_started."""
+    await print_in_world(sim)
+    recorder = Recorder()
+    async with make_client(sim, recorder) as client:
+        await client.wait_ready(timeout=TIMEOUT)
+        # Deltas go on (the bed heats); none of them starts a print.
+        await wait_until(lambda: len(recorder.updates) > 3)
+    assert recorder.types() == [E.ONLINE]
+    first = recorder.updates[0].state
+    assert (first.status, first.model, first.job_name) == (PrinterStatus.PRINTING, "P1S", "a")
+
+
+async def test_nothing_is_published_before_the_first_full_report(embedded: FarmSim) -> None:
+    """Test the version reply and deltas before the first full report publish nothing."""
+    printer = await print_in_world(embedded)
+    recorder = Recorder()
+    withheld = WithheldPushall(embedded, printer.id)
+    async with make_client(embedded, recorder) as client:
+        # The version reply and several deltas (a progress each) arrive, but no full report.
+        for _ in range(5):
+            embedded.world.clock.advance(10.0)
+            await asyncio.sleep(0.1)
+        assert withheld.withheld >= 2
+        assert "info" in client._raw
+        assert client.connected
+        assert not client.available
+        assert recorder.updates == []
+        assert recorder.events == []
+        withheld.release()
+        state = await client.wait_ready(timeout=TIMEOUT)
+        assert state.status is PrinterStatus.PRINTING
+        assert state.model == "P1S"
+        assert recorder.types() == [E.ONLINE]
+        assert recorder.updates[0].changed == state.changed_fields(None)
+
+
+@pytest.mark.parametrize("cut", ["drop", "broker"])
+async def test_reconnect_while_printing(embedded: FarmSim, cut: str) -> None:
+    """Test a connection cut while the printer keeps printing gives offline, online, no more."""
+    printer = await print_in_world(embedded)
+    recorder = Recorder()
+    async with make_client(embedded, recorder) as client:
+        await client.wait_ready(timeout=TIMEOUT)
+        if cut == "drop":
+            embedded.fleet.drop_connections(printer.id)
+        else:
+            await embedded.fleet.stop_broker(printer.id)
+        await wait_until(lambda: not client.available)
+        embedded.world.clock.advance(30.0)
+        await embedded.fleet.start_broker(printer.id)
+        await wait_until(lambda: client.available)
+        assert client.state.status is PrinterStatus.PRINTING
+        assert recorder.types() == [E.ONLINE, E.OFFLINE, E.ONLINE]
+        count = len(recorder.updates)
+        embedded.world.clock.advance(30.0)
+        await wait_until(lambda: len(recorder.updates) > count + 2)
+        assert phase_of(printer) is Phase.RUNNING
+        assert recorder.types() == [E.ONLINE, E.OFFLINE, E.ONLINE]
+
+
+async def test_print_finished_while_disconnected(sim: FarmSim) -> None:
+    """Test a print that finished while the printer was unreachable is one finished event."""
+    printer = await print_in_world(sim)
+    recorder = Recorder()
+    async with make_client(sim, recorder) as client:
+        await client.wait_ready(timeout=TIMEOUT)
+        await sim.fleet.stop_broker(printer.id)
+        await wait_until(lambda: not client.available)
+        await run_clock(sim, lambda: phase_of(printer) is Phase.FINISH, step=30.0)
+        await sim.fleet.start_broker(printer.id)
+        await wait_until(lambda: client.available)
+        await asyncio.sleep(0.3)
+        assert client.state.status is PrinterStatus.FINISHED
+    assert recorder.types() == [E.ONLINE, E.OFFLINE, E.ONLINE, E.PRINT_FINISHED]
+    assert recorder.events[3].data["job_name"] == "a"
+
+
+async def test_print_started_while_disconnected(embedded: FarmSim) -> None:
+    """Test a print that started while the printer was unreachable is one started event."""
+    recorder = Recorder()
+    printer_id = info_of(embedded)["autoprintfarm_id"]
+    async with make_client(embedded, recorder) as client:
+        await client.wait_ready(timeout=TIMEOUT)
+        await embedded.fleet.stop_broker(printer_id)
+        await wait_until(lambda: not client.available)
+        await print_in_world(embedded)
+        await embedded.fleet.start_broker(printer_id)
+        await wait_until(lambda: client.available)
+        assert client.state.status is PrinterStatus.PRINTING
+        assert recorder.types() == [E.ONLINE, E.OFFLINE, E.ONLINE, E.PRINT_STARTED]

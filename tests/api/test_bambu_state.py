@@ -15,6 +15,7 @@ from custom_components.printfarm.api.bambu_state import (
     error_code,
     hms_code,
     merge_report,
+    next_state,
     parse_model,
     parse_state,
     parse_trays,
@@ -22,7 +23,12 @@ from custom_components.printfarm.api.bambu_state import (
     tray_loaded,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.push import FilamentTray, HealthMessage, Temperature
+from custom_components.printfarm.api.push import (
+    FilamentTray,
+    HealthMessage,
+    PrinterState,
+    Temperature,
+)
 
 SERIAL = "01S00A000000000"
 
@@ -571,3 +577,114 @@ def test_any_json_is_tolerated(bodies: list[dict[str, Any]], info: Any) -> None:
         raw = merge_report(raw, message)
         state = parse_state(raw, online=True)
         assert isinstance(state.status, PrinterStatus)
+
+
+# Deriving the next state from what changed
+
+
+@pytest.mark.parametrize(
+    ("message", "changed"),
+    [
+        (delta(mc_percent=38, bed_temper=56.5), {"progress", "bed"}),
+        (delta(mc_percent=37, gcode_file_prepare_percent="80"), set()),
+        (delta(mc_percent="OMG"), {"progress"}),
+        (delta(mc_percent={"OMG": 1}), set()),
+        (delta(print_error=50364437), {"print_error", "error_code", "status"}),
+        (delta(hms=[{"attr": 0x03000100, "code": 0x00030007}]), {"health"}),
+        (delta(ams={"tray_now": "255"}), {"active_tray"}),
+        (delta(device={"bed": {"info": {"temp": 60 << 16 | 58}}}), {"bed"}),
+        (delta(gcode_state="FINISH", mc_percent=100), {"gcode_state", "status", "progress"}),
+        ({"info": {**VERSION_P1S["info"], "module": []}}, {"model", "firmware"}),
+    ],
+)
+def test_next_state_derives_what_changed(message: dict[str, Any], changed: set[str]) -> None:
+    """Test a message re-derives exactly the fields it changed, as a full parse would."""
+    raw = merge_report(merge_report({}, FULL_P1S), VERSION_P1S)
+    old = parse_state(raw, online=True)
+    new_raw = merge_report(raw, message)
+    state, fields = next_state(old, new_raw, online=True)
+    assert fields == changed
+    assert state == parse_state(new_raw, online=True)
+    assert state.raw is new_raw
+
+
+def test_next_state_parses_in_full_when_the_connection_changes() -> None:
+    """Test a first state, or one going offline, is parsed in full with every changed field."""
+    raw = merge_report({}, FULL_P1S)
+    first, fields = next_state(None, raw, online=True)
+    assert first == parse_state(raw, online=True)
+    assert fields == PrinterState().changed_fields(None)
+    offline, fields = next_state(first, raw, online=False)
+    assert fields == {"online", "status"}
+    assert offline.status is PrinterStatus.OFFLINE
+    x1c = merge_report(raw, {"info": {"command": "get_version", "module": [X1C_OTA]}})
+    state, fields = next_state(offline, x1c, online=False)
+    assert fields == {"model", "firmware", "chamber"}
+    assert state.chamber == Temperature(current=5.0, target=None)
+
+
+X1C_OTA = {"name": "ota", "product_name": "Bambu Lab X1 Carbon", "sw_ver": "01.09.00.00"}
+# Realistic other values of every key a state field reads (and of one no field reads).
+ALTERNATIVES: dict[str, list[Any]] = {
+    "gcode_state": ["PREPARE", "PAUSE", "FINISH", "FAILED", ""],
+    "print_error": [0, 50348044, 50364437],
+    "hms": [[], [{"attr": 0x03000100, "code": 0x00010007}], [{"attr": 1, "code": 0x00030001}]],
+    "stg_cur": [1, 2, 255],
+    "mc_percent": [0, 38, 100],
+    "mc_remaining_time": [0, 51, -1],
+    "layer_num": [0, 42],
+    "total_layer_num": [0, 113],
+    "subtask_name": ["", "benchy"],
+    "gcode_file": ["", "benchy.gcode.3mf"],
+    "nozzle_temper": [25.0, 220.1],
+    "nozzle_target_temper": [0.0, 230.0],
+    "bed_temper": [25.0, 60.2],
+    "bed_target_temper": [0.0, 65.0],
+    "chamber_temper": [5, 38.5],
+    "chamber_target_temper": [0, 45],
+    "device": [
+        {"bed": {"info": {"temp": 60 << 16 | 58}}},
+        {"ctc": {"info": {"temp": 45 << 16 | 40}}},
+        {"extruder": {"state": 0x10, "info": [{"id": 1, "temp": 250 << 16 | 249}]}},
+    ],
+    "spd_lvl": [1, 4],
+    "lights_report": [[{"node": "chamber_light", "mode": "off"}], []],
+    "wifi_signal": ["-60dBm", -70],
+    "ams": [
+        {"tray_now": "255"},
+        {"tray_now": "1", "ams": [{"id": "0", "tray": [{"id": "1", "state": 11, "remain": 5}]}]},
+    ],
+    "vt_tray": [{"id": "254", "state": 11, "tray_type": "PETG", "tray_color": "FF0000FF"}],
+    "vir_slot": [[{"id": "255", "state": 11, "tray_type": "TPU"}]],
+    "home_flag": [0, 1415],
+    "gcode_file_prepare_percent": ["80"],
+}
+CHANGE = st.sampled_from(sorted(ALTERNATIVES)).flatmap(
+    lambda key: st.tuples(st.just(key), st.sampled_from(ALTERNATIVES[key]) | JSON)
+)
+MESSAGES = st.lists(
+    st.tuples(st.lists(CHANGE, max_size=5), st.booleans(), st.booleans()),
+    min_size=1,
+    max_size=8,
+)
+INFO = st.sampled_from([None, VERSION_P1S["info"], {"command": "get_version", "module": [X1C_OTA]}])
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=MESSAGES, info=INFO)
+def test_next_state_matches_a_full_parse(
+    messages: list[tuple[list[tuple[str, Any]], bool, bool]], info: dict[str, Any] | None
+) -> None:
+    """Test any sequence of reports gives the state and changed fields of a full parse."""
+    raw: Any = merge_report({}, FULL_P1S)
+    state = parse_state(raw, online=True)
+    for changes, full, online in messages:
+        body = {**(FULL_P1S["print"] if full else {}), **dict(changes)}
+        envelope = {**body, "command": "push_status", "msg": 0 if full else 1}
+        message = json.loads(json.dumps({"print": envelope, "info": info}, allow_nan=True))
+        new_raw = merge_report(raw, message)
+        expected = parse_state(new_raw, online=online)
+        new, changed = next_state(state, new_raw, online=online)
+        assert new == expected
+        assert changed == expected.changed_fields(state)
+        state, raw = new, new_raw

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from .bambu_state import is_full_report, merge_report, parse_state, signature_required
+from .bambu_state import is_full_report, merge_report, next_state, parse_state, signature_required
 from .events import dispatch
 from .exceptions import (
     PrintFarmConflictError,
@@ -27,6 +27,7 @@ from .exceptions import (
 from .mqtt import MqttConnection
 from .push import EventCallback, PrinterState, UpdateCallback
 from .supervised import SupervisedClient
+from .wire import decode_json
 
 LOGGER = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class BambuPrinterClient(SupervisedClient):
     _last_pushall: float | None = field(default=None, init=False, repr=False)
     _pushall_handle: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _awaiting_full: bool = field(default=False, init=False, repr=False)
+    _synced: bool = field(default=False, init=False, repr=False)
     _stale_handle: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     _version: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _full: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
@@ -152,7 +154,7 @@ class BambuPrinterClient(SupervisedClient):
         self._reset_connection()
         self._available = False
         if self._state is not None:
-            self._state = parse_state(self._raw, online=False)
+            self._state = parse_state(self._state.raw, online=False)
 
     async def wait_ready(self, *, timeout: float = 30.0) -> PrinterState:  # noqa: ASYNC109
         """Wait for the first full report; raise if the access code was refused."""
@@ -316,6 +318,7 @@ class BambuPrinterClient(SupervisedClient):
         LOGGER.debug("Connected to printer %s at %s", self.serial, self.host)
         self._connection = connection
         self._last_message = None
+        self._synced = False
         connection.subscribe(self.report_topic)
         self._send({"info": {"sequence_id": self._next_sequence(), "command": "get_version"}})
         self._awaiting_full = True
@@ -420,7 +423,7 @@ class BambuPrinterClient(SupervisedClient):
         if self._supervisor is not None:
             self._supervisor.healthy()
         try:
-            message = json.loads(payload)
+            message = decode_json(payload)
         except ValueError:
             LOGGER.debug("Ignoring a report of %s that is not JSON: %r", self.serial, payload[:80])
             message = None
@@ -432,6 +435,12 @@ class BambuPrinterClient(SupervisedClient):
             # A lost delta leaves values stale on printers that send only changes: ask for all.
             raw = self._raw
             self._request_pushall()
+        if not self._synced:
+            # Until the first full report of a connection the state may mix what the printer
+            # said before the disconnect with what it says now (a version reply, a delta):
+            # keep it, but publish nothing, so no event is derived from a partial state.
+            self._raw = raw
+            return
         was_available, self._available = self._available, True
         if raw is not self._raw or not was_available:
             self._raw = raw
@@ -447,6 +456,7 @@ class BambuPrinterClient(SupervisedClient):
             self._full.set()
             self._ready.set()
             self._awaiting_full = False
+            self._synced = True
             if self._pushall_handle is not None:
                 self._pushall_handle.cancel()
                 self._pushall_handle = None
@@ -463,12 +473,20 @@ class BambuPrinterClient(SupervisedClient):
                 future.set_result(body)
 
     def _publish(self) -> None:
-        """Parse the merged report; tell the callbacks if anything changed."""
-        if self._state is None and not self._raw:
-            return
-        old, self._state = self._state, parse_state(self._raw, online=self._available)
+        """Derive the state of the merged report; tell the callbacks if anything changed.
+
+        Only complete states are published (see `_on_message`), so events compare the last
+        state before a disconnect with the first full report after it.
+        """
+        old = self._state
+        self._state, changed = next_state(old, self._raw, online=self._available)
         dispatch(
-            self.printer_key, old, self._state, on_update=self.on_update, on_event=self.on_event
+            self.printer_key,
+            old,
+            self._state,
+            on_update=self.on_update,
+            on_event=self.on_event,
+            changed=changed,
         )
 
     # Commands

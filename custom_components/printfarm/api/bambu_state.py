@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from .events import is_error
@@ -392,38 +393,149 @@ def _status(gcode_state: str | None, *, error: bool, online: bool) -> PrinterSta
     return GCODE_STATUS.get(gcode_state.upper(), PrinterStatus.UNKNOWN)
 
 
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What state fields are read from: the merged `print` object and the version reply."""
+
+    report: Raw
+    info: Raw
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """How one state field is derived, and what it reads: `print` keys, the version reply."""
+
+    derive: Callable[[_Sources], Any]
+    keys: frozenset[str] = frozenset()
+    info: bool = False
+
+
+def _read(key: str, convert: Callable[[Any], Any]) -> _Field:
+    """Return a field converted from one `print` key."""
+    return _Field(derive=lambda sources: convert(sources.report.get(key)), keys=frozenset({key}))
+
+
+def _print_error(value: Any) -> int:
+    """Return `print_error`, 0 when there is none."""
+    return _int(value) or 0
+
+
+def _error_code(value: Any) -> str | None:
+    """Return the error code of a `print_error` value."""
+    return error_code(_print_error(value))
+
+
+def _remaining_seconds(value: Any) -> int | None:
+    """Return the remaining time in seconds from `mc_remaining_time` in minutes."""
+    remaining = _int(value)
+    return None if remaining is None else max(remaining, 0) * 60
+
+
+def _status_of(sources: _Sources) -> PrinterStatus:
+    """Return the status from the job state, the errors and the connection."""
+    report = sources.report
+    error = is_error(_print_error(report.get("print_error")), parse_health(report.get("hms")))
+    return _status(nonempty_str(report.get("gcode_state")), error=error, online=sources.online)
+
+
+# Every field of `PrinterState` but `online` and `raw`, with the report keys it reads: a
+# delta re-derives only the fields whose keys it changed.
+_FIELDS: Final[Mapping[str, _Field]] = {
+    "status": _Field(derive=_status_of, keys=frozenset({"gcode_state", "print_error", "hms"})),
+    "gcode_state": _read("gcode_state", nonempty_str),
+    "stage": _read("stg_cur", _int),
+    "progress": _read("mc_percent", _int),
+    "remaining_seconds": _read("mc_remaining_time", _remaining_seconds),
+    "layer": _read("layer_num", _int),
+    "total_layers": _read("total_layer_num", _int),
+    "job_name": _read("subtask_name", nonempty_str),
+    "file": _read("gcode_file", nonempty_str),
+    "nozzle": _Field(
+        derive=lambda sources: _nozzle(sources.report),
+        keys=frozenset({"device", "nozzle_temper", "nozzle_target_temper"}),
+    ),
+    "bed": _Field(
+        derive=lambda sources: _bed(sources.report),
+        keys=frozenset({"device", "bed_temper", "bed_target_temper"}),
+    ),
+    "chamber": _Field(
+        derive=lambda sources: _chamber(sources.report, parse_model(sources.info)),
+        keys=frozenset({"device", "chamber_temper", "chamber_target_temper"}),
+        info=True,
+    ),
+    "speed_level": _read("spd_lvl", _int),
+    "lights": _read("lights_report", _lights),
+    "wifi_signal": _read("wifi_signal", _wifi),
+    "print_error": _read("print_error", _print_error),
+    "error_code": _read("print_error", _error_code),
+    "health": _read("hms", parse_health),
+    "active_tray": _Field(
+        derive=lambda sources: _active_tray(sources.report), keys=frozenset({"ams"})
+    ),
+    "trays": _Field(
+        derive=lambda sources: parse_trays(sources.report),
+        keys=frozenset({"ams", "vir_slot", "vt_tray", "home_flag"}),
+    ),
+    "model": _Field(derive=lambda sources: parse_model(sources.info), info=True),
+    "firmware": _Field(derive=lambda sources: parse_firmware(sources.info), info=True),
+}
+# The fields that read each `print` key, and those that read the version reply.
+_READERS: Final = {
+    key: frozenset(name for name, field in _FIELDS.items() if key in field.keys)
+    for key in frozenset().union(*(field.keys for field in _FIELDS.values()))
+}
+_INFO_READERS: Final = frozenset(name for name, field in _FIELDS.items() if field.info)
+
+
+def _sources(raw: Raw, *, online: bool) -> _Sources:
+    """Return what the fields of a merged raw report are read from."""
+    return _Sources(
+        report=as_mapping(raw.get("print")), info=as_mapping(raw.get("info")), online=online
+    )
+
+
 def parse_state(raw: Raw, *, online: bool) -> PrinterState:
     """Return the printer state described by a merged raw report."""
-    report = as_mapping(raw.get("print"))
-    info = as_mapping(raw.get("info"))
-    model = parse_model(info)
-    gcode_state = nonempty_str(report.get("gcode_state"))
-    print_error = _int(report.get("print_error")) or 0
-    health = parse_health(report.get("hms"))
-    remaining = _int(report.get("mc_remaining_time"))
-    return PrinterState(
-        online=online,
-        status=_status(gcode_state, error=is_error(print_error, health), online=online),
-        gcode_state=gcode_state,
-        stage=_int(report.get("stg_cur")),
-        progress=_int(report.get("mc_percent")),
-        remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
-        layer=_int(report.get("layer_num")),
-        total_layers=_int(report.get("total_layer_num")),
-        job_name=nonempty_str(report.get("subtask_name")),
-        file=nonempty_str(report.get("gcode_file")),
-        nozzle=_nozzle(report),
-        bed=_bed(report),
-        chamber=_chamber(report, model),
-        speed_level=_int(report.get("spd_lvl")),
-        lights=_lights(report.get("lights_report")),
-        wifi_signal=_wifi(report.get("wifi_signal")),
-        print_error=print_error,
-        error_code=error_code(print_error),
-        health=health,
-        active_tray=_active_tray(report),
-        trays=parse_trays(report),
-        model=model,
-        firmware=parse_firmware(info),
-        raw=raw,
-    )
+    sources = _sources(raw, online=online)
+    values = {name: field.derive(sources) for name, field in _FIELDS.items()}
+    return PrinterState(online=online, raw=raw, **values)
+
+
+def next_state(
+    old: PrinterState | None, raw: Raw, *, online: bool
+) -> tuple[PrinterState, frozenset[str]]:
+    """Return the state of a merged raw report that follows `old`, and the fields that changed.
+
+    Only the fields reading a part of the report that differs from `old.raw` are derived
+    again, so a delta with the progress and a temperature costs two fields, not a full
+    parse. A first state, or one whose connection changed, is parsed in full.
+    """
+    if old is None or old.online != online:
+        new = parse_state(raw, online=online)
+        return new, new.changed_fields(old)
+    sources = _sources(raw, online=online)
+    changes: dict[str, Any] = {}
+    for name in _stale_fields(old.raw, raw):
+        value = _FIELDS[name].derive(sources)
+        if value != getattr(old, name):
+            changes[name] = value
+    return replace(old, raw=raw, **changes), frozenset(changes)
+
+
+def _stale_fields(old: Raw, new: Raw) -> set[str]:
+    """Return the fields reading a part of the report that differs between two raw reports."""
+    names: set[str] = set()
+    if _differs(old.get("info"), new.get("info")):
+        names.update(_INFO_READERS)
+    old_report, new_report = as_mapping(old.get("print")), as_mapping(new.get("print"))
+    if old_report is not new_report:
+        for key, readers in _READERS.items():
+            if _differs(old_report.get(key), new_report.get(key)):
+                names.update(readers)
+    return names
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """Return whether two report values differ (merging keeps unchanged values as they were)."""
+    return old is not new and bool(old != new)

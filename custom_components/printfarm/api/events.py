@@ -164,9 +164,14 @@ def dispatch(
     *,
     on_update: UpdateCallback | None,
     on_event: EventCallback | None,
+    changed: frozenset[str] | None = None,
 ) -> bool:
-    """Tell the callbacks about a new state if any field changed; return whether one did."""
-    changed = new.changed_fields(old)
+    """Tell the callbacks about a new state if any field changed; return whether one did.
+
+    `changed` names the changed fields when the caller knows them already.
+    """
+    if changed is None:
+        changed = new.changed_fields(old)
     if not changed:
         return False
     if on_update is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from .models import PrinterStatus
 
@@ -85,10 +85,15 @@ class PrinterState:
 
     def changed_fields(self, other: PrinterState | None) -> frozenset[str]:
         """Return the names of the fields whose values differ from `other` (raw excluded)."""
-        names = [f.name for f in fields(self) if f.name != "raw"]
         if other is None:
-            return frozenset(names)
-        return frozenset(name for name in names if getattr(self, name) != getattr(other, name))
+            return _COMPARED_FIELDS
+        return frozenset(
+            name for name in _COMPARED_FIELDS if getattr(self, name) != getattr(other, name)
+        )
+
+
+# Looked up once: `fields()` is slow for a check that runs on every pushed message.
+_COMPARED_FIELDS: Final = frozenset(f.name for f in fields(PrinterState) if f.name != "raw")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from .exceptions import PrintFarmInvalidResponseError
 
@@ -120,3 +123,15 @@ def require_id(item: Mapping[str, Any], what: str) -> str:
         msg = f"The service sent {what} without an id"
         raise PrintFarmInvalidResponseError(msg)
     return value
+
+
+def decode_json(payload: bytes | str) -> Any:
+    """Return the JSON value of a payload; raise ValueError if it is not JSON.
+
+    orjson decodes pushed messages several times faster than `json`. What it refuses but
+    `json` takes (NaN, integers beyond 64 bits) is still decoded, by `json`.
+    """
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
