@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import uuid
@@ -29,7 +28,7 @@ from .push import (
     UpdateCallback,
 )
 from .supervised import SupervisedClient
-from .wire import as_datetime, as_list, as_mapping, nonempty_str
+from .wire import as_datetime, as_list, as_mapping, decode_json, nonempty_str
 
 LOGGER = logging.getLogger(__name__)
 
@@ -349,7 +348,7 @@ class PrintagoRealtime(SupervisedClient):
         if self._supervisor is not None:
             self._supervisor.healthy()
         try:
-            message = json.loads(payload)
+            message = decode_json(payload)
         except ValueError:
             LOGGER.debug("Ignoring a realtime message on %s that is not JSON", topic)
             return
