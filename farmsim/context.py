@@ -48,7 +48,8 @@ class SimConfig:
     state_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        """Derive credentials from the seed where none were given."""
+        """Check the times and derive credentials from the seed where none were given."""
+        self._check_times()
         rng = random.Random(f"farmsim-credentials-{self.seed}")  # noqa: S311
         hexdigits = "0123456789abcdef"
         lower = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -60,6 +61,27 @@ class SimConfig:
             self.printago_api_key = _token(rng, lower, 72)
         if not self.printago_store_id:
             self.printago_store_id = "c" + _token(rng, lower, 23)
+
+    def _check_times(self) -> None:
+        """Refuse intervals and durations that would stall a schedule or divide by zero."""
+        positive = {
+            "time_scale": self.time_scale,
+            "tick_interval": self.tick_interval,
+            "report_interval": self.report_interval,
+            "printago_stat_validity": self.printago_stat_validity,
+            "webhook_timeout": self.webhook_timeout,
+            "idempotency_ttl": self.idempotency_ttl,
+        }
+        for index, (_, window) in enumerate(self.printago_limits):
+            positive[f"printago_limits[{index}] window"] = window
+        for name, value in positive.items():
+            # Written so that NaN fails too
+            if not value > 0:
+                msg = f"{name} must be positive, not {value!r}"
+                raise ValueError(msg)
+        if not all(delay >= 0 for delay in self.webhook_retry_delays):
+            msg = f"webhook_retry_delays must not be negative, not {self.webhook_retry_delays!r}"
+            raise ValueError(msg)
 
 
 @dataclass(kw_only=True)

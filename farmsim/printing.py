@@ -29,6 +29,8 @@ AMBIENT = 25.0
 NOZZLE_TAU = 20.0
 BED_TAU = 60.0
 CHAMBER_TAU = 300.0
+# The chamber settles this share of the bed's heat above ambient
+CHAMBER_SHARE = 0.2
 PREPARE_SECONDS = 60.0
 LEVELING_SECONDS = 45.0
 CANCEL_ERROR_SECONDS = 2.0
@@ -37,15 +39,37 @@ TEMP_SNAP = 0.05
 type AdvanceListener = Callable[[Printer], None]
 
 
-def _approach(current: float, target: float, dt: float, tau: float) -> float:
-    """Move a temperature towards its target over dt seconds."""
-    value = target + (current - target) * math.exp(-dt / tau)
-    return target if abs(value - target) < TEMP_SNAP else value
+def _goal(target: float) -> float:
+    """Return the temperature a heater set to `target` settles at; heaters cannot cool."""
+    return max(target, AMBIENT)
 
 
-def _time_to_reach(current: float, target: float, tau: float) -> float:
-    """Return the seconds until a temperature is within one degree of its target."""
-    gap = abs(current - target)
+def _approach(current: float, goal: float, dt: float, tau: float) -> float:
+    """Move a temperature towards its goal over dt seconds."""
+    value = goal + (current - goal) * math.exp(-dt / tau)
+    return goal if abs(value - goal) < TEMP_SNAP else value
+
+
+def _chamber(current: float, bed: float, bed_goal: float, dt: float) -> float:
+    """Move the chamber temperature over dt seconds while the bed approaches its goal.
+
+    The chamber approaches AMBIENT plus CHAMBER_SHARE of the bed's heat, a goal that moves with
+    the bed. Solved in closed form, not stepped, so one long step ends where many short ones do.
+    """
+    settled = AMBIENT + CHAMBER_SHARE * (bed_goal - AMBIENT)
+    # The chamber's answer to the part of its goal that fades as the bed settles
+    lag = CHAMBER_SHARE * (bed - bed_goal) * BED_TAU / (BED_TAU - CHAMBER_TAU)
+    value = (
+        settled
+        + lag * math.exp(-dt / BED_TAU)
+        + (current - settled - lag) * math.exp(-dt / CHAMBER_TAU)
+    )
+    return settled if abs(value - settled) < TEMP_SNAP else value
+
+
+def _time_to_reach(current: float, goal: float, tau: float) -> float:
+    """Return the seconds until a temperature is within one degree of its goal."""
+    gap = abs(current - goal)
     return 0.0 if gap <= 1.0 else tau * math.log(gap)
 
 
@@ -90,91 +114,101 @@ class Printing(WorldState):
         if now <= start:
             return
         self._advanced_at[printer.id] = now
-        self._step(printer, start, now - start)
+        self._step(printer, start, now)
         for listener in list(self._advance_listeners):
             listener(printer)
 
-    def _step(self, printer: Printer, start: float, dt: float) -> None:
-        """Advance one printer by dt simulated seconds, through phase changes."""
+    def _step(self, printer: Printer, start: float, end: float) -> None:
+        """Advance one printer from `start` to `end`, through its phase and stage changes.
+
+        Each pass runs to `end` or to the next change, and a print has few changes, so the
+        loop ends. Heaters move over each pass towards the goals set before its change: a
+        change happens at the end of its pass, so the same span gives the same world
+        however it is cut into steps.
+        """
         at = start
-        remaining = dt
-        for _ in range(32):
-            if remaining <= 0:
-                break
-            used = self._advance(printer, at, remaining)
-            self._thermal(printer, used)
-            at += used
-            remaining -= used
-        if printer.print_error == PRINT_ERROR_CANCELLED and at >= printer.print_error_until:
+        while at < end:
+            nozzle_goal, bed_goal = _goal(printer.nozzle_target), _goal(printer.bed_target)
+            reached = self._advance(printer, at, end)
+            self._thermal(printer, nozzle_goal, bed_goal, reached - at)
+            at = reached
+        if printer.print_error == PRINT_ERROR_CANCELLED and end >= printer.print_error_until:
             printer.print_error = 0
             self._touch(printer)
         self._update_remaining(printer)
 
-    def _advance(self, printer: Printer, at: float, dt: float) -> float:  # noqa: PLR0911
-        """Advance within the current phase; return the seconds used before a change."""
+    def _advance(self, printer: Printer, at: float, end: float) -> float:
+        """Advance within the current phase and stage; return the time it ran to."""
         if printer.phase is Phase.PREPARE:
-            elapsed = at - printer.stage_started_at
-            left = PREPARE_SECONDS - elapsed
-            if dt < left:
-                printer.prepare_percent = int((elapsed + dt) / PREPARE_SECONDS * 100)
-                return dt
-            printer.prepare_percent = 100
-            self._start_running(printer, at + left)
-            return max(left, 0.0)
+            return self._prepare(printer, at, end)
         if printer.phase is not Phase.RUNNING:
-            return dt
+            return end
         job = self._printer_job(printer)
         if printer.stage == STAGE_HEATBED_PREHEATING:
-            wait = _time_to_reach(printer.bed_temp, printer.bed_target, BED_TAU)
-            if dt < wait:
-                return dt
-            self._set_stage(printer, STAGE_BED_LEVELING, at + wait)
-            return wait
+            wait = _time_to_reach(printer.bed_temp, _goal(printer.bed_target), BED_TAU)
+            return self._stage_until(printer, STAGE_BED_LEVELING, at + wait, end)
         if printer.stage == STAGE_BED_LEVELING:
-            left = LEVELING_SECONDS - (at - printer.stage_started_at)
-            if dt < left:
-                return dt
-            printer.nozzle_target = self._temps(job)[0]
-            self._set_stage(printer, STAGE_HEATING_HOTEND, at + left)
-            return max(left, 0.0)
+            return self._level(printer, job, at, end)
         if printer.stage == STAGE_HEATING_HOTEND:
-            wait = _time_to_reach(printer.nozzle_temp, printer.nozzle_target, NOZZLE_TAU)
-            if dt < wait:
-                return dt
-            self._set_stage(printer, STAGE_PRINTING, at + wait)
-            return wait
-        return self._print(printer, job, dt)
+            wait = _time_to_reach(printer.nozzle_temp, _goal(printer.nozzle_target), NOZZLE_TAU)
+            return self._stage_until(printer, STAGE_PRINTING, at + wait, end)
+        return self._print(printer, job, at, end)
 
-    def _print(self, printer: Printer, job: Job, dt: float) -> float:
-        """Lay down filament for dt seconds; finish or fail the job when it is time."""
+    def _prepare(self, printer: Printer, at: float, end: float) -> float:
+        """Download and prepare the file; start the print when preparing is done."""
+        due = max(printer.stage_started_at + PREPARE_SECONDS, at)
+        if end < due:
+            # A share of the time since preparing started, not of this step: steps may be short
+            elapsed = end - printer.stage_started_at
+            printer.prepare_percent = int(elapsed / PREPARE_SECONDS * 100)
+            return end
+        printer.prepare_percent = 100
+        self._start_running(printer, due)
+        return due
+
+    def _level(self, printer: Printer, job: Job, at: float, end: float) -> float:
+        """Level the bed; then heat the hotend to the job's temperature."""
+        due = max(printer.stage_started_at + LEVELING_SECONDS, at)
+        if end < due:
+            return end
+        printer.nozzle_target = self._temps(job)[0]
+        self._set_stage(printer, STAGE_HEATING_HOTEND, due)
+        return due
+
+    def _stage_until(self, printer: Printer, stage: int, due: float, end: float) -> float:
+        """Move on to `stage` at `due` if the step gets there; return the time run to."""
+        if end < due:
+            return end
+        self._set_stage(printer, stage, due)
+        return due
+
+    def _print(self, printer: Printer, job: Job, at: float, end: float) -> float:
+        """Lay down filament until `end`; finish or fail the job when it is time."""
         profile = job.profile
         speed = SPEED_FACTORS[printer.speed_level]
-        end = min(profile.fail_at_percent or 100.0, 100.0)
-        left = (end - job.progress) / 100 * profile.print_seconds / speed
-        used = min(dt, max(left, 0.0))
+        stop = min(profile.fail_at_percent or 100.0, 100.0)
+        due = at + max(stop - job.progress, 0.0) / 100 * profile.print_seconds / speed
+        done = due <= end
+        reached = due if done else end
         before = job.progress
-        job.progress = min(end, job.progress + used * speed / profile.print_seconds * 100)
+        # Set when done, not summed: however the time was stepped, it ends on the same percent
+        job.progress = stop if done else before + (end - at) * speed / profile.print_seconds * 100
         self._consume(job, profile.grams * (job.progress - before) / 100)
         printer.progress = job.progress
         printer.layer = max(1, math.ceil(job.progress / 100 * printer.total_layers))
-        printer.print_seconds_total += used
-        if dt >= left:
-            if profile.fail_at_percent is not None and end < 100.0:  # noqa: PLR2004
-                self._fail(printer, PRINT_ERROR_NOZZLE_CLOG)
-            else:
-                self._complete(printer, job)
-        return used
+        printer.print_seconds_total += reached - at
+        if done and stop < 100.0:  # noqa: PLR2004
+            self._fail(printer, PRINT_ERROR_NOZZLE_CLOG, at=due)
+        elif done:
+            self._complete(printer, job, due)
+        return reached
 
-    def _thermal(self, printer: Printer, dt: float) -> None:
-        """Let heaters and the chamber approach their targets."""
-        if dt <= 0:
-            return
-        nozzle_goal = printer.nozzle_target or AMBIENT
-        bed_goal = printer.bed_target or AMBIENT
+    def _thermal(self, printer: Printer, nozzle_goal: float, bed_goal: float, dt: float) -> None:
+        """Let heaters and the chamber approach their goals over dt seconds."""
+        bed = printer.bed_temp
         printer.nozzle_temp = _approach(printer.nozzle_temp, nozzle_goal, dt, NOZZLE_TAU)
-        printer.bed_temp = _approach(printer.bed_temp, bed_goal, dt, BED_TAU)
-        chamber_goal = round(AMBIENT + max(printer.bed_temp - AMBIENT, 0) * 0.2, 1)
-        printer.chamber_temp = _approach(printer.chamber_temp, chamber_goal, dt, CHAMBER_TAU)
+        printer.bed_temp = _approach(bed, bed_goal, dt, BED_TAU)
+        printer.chamber_temp = _chamber(printer.chamber_temp, bed, bed_goal, dt)
 
     def _temps(self, job: Job) -> tuple[float, float]:
         """Return the nozzle and bed temperatures a job prints at."""
@@ -228,16 +262,16 @@ class Printing(WorldState):
             spool.low_stock_alerted = True
             self.emit("material.low_stock", spool_id=spool.id)
 
-    def _complete(self, printer: Printer, job: Job) -> None:
-        now = self.clock.now()
+    def _complete(self, printer: Printer, job: Job, at: float) -> None:
+        """Finish the print at `at`: the job is done, the bed waits to be cleared."""
         self._end_print(printer, Phase.FINISH)
         printer.progress = 100.0
         printer.layer = printer.total_layers
         printer.jobs_completed += 1
-        printer.last_printed_at = now
+        printer.last_printed_at = at
         job.status = JobStatus.COMPLETED
         job.progress = 100.0
-        job.completed_at = now
+        job.completed_at = at
         self._touch(printer, job)
         self.emit(
             "job.completed",
@@ -247,14 +281,14 @@ class Printing(WorldState):
             data={"consumed_grams": round(job.consumed_grams, 2)},
         )
 
-    def _fail(self, printer: Printer, code: int) -> None:
+    def _fail(self, printer: Printer, code: int, *, at: float | None = None) -> None:
+        """Fail the print with a printer error, at `at` (default now)."""
         job = self._printer_job(printer)
-        now = self.clock.now()
         self._end_print(printer, Phase.FAILED)
         printer.print_error = code
         printer.jobs_failed += 1
         job.status = JobStatus.FAILED
-        job.completed_at = now
+        job.completed_at = self.clock.now() if at is None else at
         job.error_message = f"Printer error {code:08X}"
         self._touch(printer, job)
         self.emit("printer.error", printer_id=printer.id, data={"print_error": code})

@@ -187,7 +187,7 @@ async def test_one_job_seen_on_every_face(http: aiohttp.ClientSession) -> None:
             await reports.wait_for("gcode_state", lambda v: v == "PREPARE")
             assert reports.value("subtask_name") == "bracket"
 
-            sim.world.clock.advance(400)
+            sim.world.clock.advance(450)
             await reports.wait_for("gcode_state", lambda v: v == "RUNNING")
             percent = await reports.wait_for("mc_percent", lambda v: v and v > 0)
             async with http.get(f"{base}/jobs/{job['id']}", headers=headers) as resp:

@@ -156,7 +156,7 @@ def test_pause_resume_cancel(world: World, events: list[WorldEvent]) -> None:
     printer = world.printer(job.printer_id or "")
     with pytest.raises(InvalidStateError):
         world.pause_job(job.id)
-    run(world, 300)
+    run(world, 450)
     world.pause_job(job.id)
     assert printer.phase is Phase.PAUSE
     assert job.status is JobStatus.PAUSED

@@ -156,8 +156,8 @@ async def test_print_progress(
     assert number(hass, "sensor.x1c_01_time_remaining") > 20
     assert value(hass, "sensor.x1c_01_estimated_finish") not in (None, STATE_UNKNOWN)
 
-    # Heating up: the bed heats first, then the nozzle
-    advance(sim, 60)
+    # Heating up: the bed heats first (once preparing is done), then the nozzle
+    advance(sim, 75)
     await wait_for(hass, lambda: value(hass, "sensor.x1c_01") == "printing")
     await wait_for(hass, lambda: number(hass, "sensor.x1c_01_bed_temperature") > 30)
     assert value(hass, "sensor.x1c_01_bed_target_temperature") == "55.0"
