@@ -16,7 +16,7 @@ from . import entities
 from .stats import printer_stat
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from aiohttp import web
 
@@ -32,6 +32,9 @@ PRINTERS: Final = "printers"
 PRINT_JOBS: Final = "print-jobs"
 STAT_KEYS: Final = ("state", "isOnline", "isAvailable", "metadata", "data")
 MIN_INTERVAL: Final = 0.01
+# Printago forwards each printer's reports as they arrive, not the whole store at once: the
+# feed goes through the printers in this many groups per report interval.
+MAX_GROUPS: Final = 10
 # Unchanged stats of a live printer are published again halfway through their validity.
 REFRESH_SHARE: Final = 0.5
 
@@ -54,6 +57,8 @@ class Realtime:
             authorize_publish=self._may_publish,
         )
         self._wake = asyncio.Event()
+        self._group = 0
+        self._touched: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._flush: asyncio.Handle | None = None
@@ -140,6 +145,7 @@ class Realtime:
     def resync(self, printer_id: str) -> None:
         """Publish a printer's full stats at once (the `resync-data` command)."""
         self._forced.add(printer_id)
+        self._touched.add(printer_id)
         self._wake.set()
 
     # Publishing
@@ -150,32 +156,61 @@ class Realtime:
         return self.broker.publish(topic, payload, retain=retain)
 
     async def _run(self) -> None:
-        """Publish printer stats on every interval, world event and refresh."""
+        """Publish printer stats group by group through each interval, and on world events."""
+        loop = asyncio.get_running_loop()
+        due: list[str] | None = None
+        turn_at = loop.time() + self._wait_interval()
         while True:
             self._wake.clear()
             try:
-                self.publish_stats()
+                self.publish_stats(due)
             except Exception:
                 _LOGGER.exception("Publishing printer stats failed")
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._wait_interval()):
+                async with asyncio.timeout_at(turn_at):
                     await self._wake.wait()
+            if loop.time() >= turn_at:
+                due = self._next_group()
+                # Events in between do not delay the turns; a late loop does not catch up
+                turn_at = max(turn_at + self._wait_interval(), loop.time())
+            else:
+                # A world event or a resync: the printers it touched, at once
+                due = list(self._touched)
+            self._touched.clear()
+
+    def _groups(self) -> int:
+        """Return in how many groups the printers are gone through each interval."""
+        return max(1, min(MAX_GROUPS, len(self.ctx.world.printers)))
 
     def _wait_interval(self) -> float:
-        """Return how long to wait for a world event before publishing anyway."""
-        return max(min(self.ctx.config.report_interval, self.refresh_interval), MIN_INTERVAL)
+        """Return how long to wait for a world event before the next group's turn."""
+        cycle = min(self.ctx.config.report_interval, self.refresh_interval)
+        return max(cycle / self._groups(), MIN_INTERVAL)
 
-    def publish_stats(self) -> int:
-        """Publish the stats of every printer that changed or soon expires; return the count.
+    def _next_group(self) -> list[str]:
+        """Return the printers whose turn it is, and those touched in the meantime."""
+        groups = self._groups()
+        self._group = (self._group + 1) % groups
+        turn = list(self.ctx.world.printers)[self._group :: groups]
+        return turn + [p for p in self._touched if p not in turn]
+
+    def publish_stats(self, printer_ids: Iterable[str] | None = None) -> int:
+        """Publish the stats that changed or soon expire, of some or all printers; return the count.
 
         A live printer's stats are republished before their `expiresAt`, so a subscriber can
         tell a silent printer (its stats expire) from an idle one.
         """
         world = self.ctx.world
-        world.tick()
+        if printer_ids is None:
+            world.tick()
+            printers = list(world.printers.values())
+        else:
+            printers = [world.printers[p] for p in printer_ids if p in world.printers]
+            for printer in printers:
+                world.tick_printer(printer.id)
         now = time.monotonic()
         sent = 0
-        for printer in list(world.printers.values()):
+        for printer in printers:
             forced = printer.id in self._forced
             self._forced.discard(printer.id)
             if printer.silent:
@@ -202,6 +237,7 @@ class Realtime:
         """Note what a world event touched and schedule the publications."""
         if event.printer_id:
             self._dirty[PRINTERS][event.printer_id] = None
+            self._touched.add(event.printer_id)
         if event.job_id:
             self._dirty[PRINT_JOBS][event.job_id] = None
         self._wake.set()

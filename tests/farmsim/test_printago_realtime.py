@@ -253,6 +253,21 @@ async def test_unchanged_stats_are_refreshed_before_they_expire(clients: list[Pa
         assert len(client.received(realtime.stats_topic(a1))) == silenced
 
 
+async def test_stats_are_spread_through_the_interval(clients: list[Paho]) -> None:
+    # Printago forwards each printer's reports as they come, not the whole store in one burst
+    config = SimConfig(seed=31, report_interval=30.0, printago_stat_validity=1.2)
+    async with PrintagoServer(sim_context(config, printers=6)) as server:
+        realtime = server.realtime
+        assert realtime is not None
+        client, _ = await connect(server, clients)
+        await client.subscribe(f"stores/{config.printago_store_id}/printer-stats/#")
+        topics = [realtime.stats_topic(p) for p in server.ctx.world.printers.values()]
+        await wait_until(lambda: all(len(client.received(t)) >= 3 for t in topics))
+        refreshed = [datetime.fromisoformat(client.json(t)[2]["receivedAt"]) for t in topics]
+        # Refreshed every 0.6 s (half their validity), a sixth of the printers at a time
+        assert (max(refreshed) - min(refreshed)).total_seconds() >= 0.25
+
+
 async def test_entity_events(
     server: PrintagoServer, session: aiohttp.ClientSession, clients: list[Paho]
 ) -> None:
@@ -372,7 +387,7 @@ async def test_lifecycle_and_failures(
     await realtime.start()
     calls = 0
 
-    def broken() -> int:
+    def broken(_printer_ids: object = None) -> int:
         nonlocal calls
         calls += 1
         msg = "boom"
