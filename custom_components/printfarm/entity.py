@@ -185,15 +185,16 @@ class PrinterEntity(PrintFarmEntity):
         return self.coordinator.last_update_success or self.hub.available(self.printer_id)
 
     async def async_added_to_hass(self) -> None:
-        """Listen to the printer's pushed state."""
+        """Listen to the pushed fields the entity shows (to every field if it names none)."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.hub.async_add_listener(self.printer_id, self._push_update))
+        fields = self.entity_description.push_fields or None
+        self.async_on_remove(
+            self.hub.async_add_listener(self.printer_id, self._push_update, fields)
+        )
 
     @callback
-    def _push_update(self, changed: frozenset[str]) -> None:
-        fields = self.entity_description.push_fields
-        if not fields or changed & fields or "online" in changed:
-            self._write_if_changed()
+    def _push_update(self, _changed: frozenset[str]) -> None:
+        self._write_if_changed()
 
 
 class MaterialEntity(PrintFarmEntity):
@@ -324,8 +325,12 @@ class _DynamicEntities:
             self.printer(printer_id)
             if printer_id not in self.listening:
                 self.listening.add(printer_id)
+                # A first report changes every field, `online` with them; later ones matter
+                # only if they tell what the printer has
                 self.entry.async_on_unload(
-                    runtime.hub.async_add_listener(printer_id, partial(self.pushed, printer_id))
+                    runtime.hub.async_add_listener(
+                        printer_id, partial(self.pushed, printer_id), CAPABILITY_FIELDS
+                    )
                 )
         if self.material_factory is None:
             return

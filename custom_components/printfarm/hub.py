@@ -52,6 +52,8 @@ JOB_EVENTS = frozenset(
 
 # What a printer's listeners are told when its pushed state was dropped with its connection
 STATE_DROPPED = frozenset({"online"})
+# The key of the listeners told of every change (not a field name of `PrinterState`)
+EVERY_FIELD = "*"
 
 type StateListener = Callable[[frozenset[str]], None]
 type EventListener = Callable[[PrinterEvent], None]
@@ -66,7 +68,8 @@ class PrinterHub(ABC):
         self.hass = hass
         self.entry = entry
         self.states: dict[str, PrinterState] = {}
-        self._listeners: dict[str, list[StateListener]] = {}
+        # Per printer: the listeners of each field, and under EVERY_FIELD those of any change
+        self._listeners: dict[str, dict[str, list[StateListener]]] = {}
         self._event_listeners: dict[str, list[EventListener]] = {}
         self._connection_listeners: list[ConnectionListener] = []
 
@@ -112,10 +115,29 @@ class PrinterHub(ABC):
         return state is not None and state.online
 
     @callback
-    def async_add_listener(self, printer_id: str, listener: StateListener) -> CALLBACK_TYPE:
-        """Call `listener` with the changed field names when a printer's state changes."""
-        self._listeners.setdefault(printer_id, []).append(listener)
-        return lambda: self._listeners[printer_id].remove(listener)
+    def async_add_listener(
+        self,
+        printer_id: str,
+        listener: StateListener,
+        fields: frozenset[str] | None = None,
+    ) -> CALLBACK_TYPE:
+        """Call `listener` with the changed field names when a printer's state changes.
+
+        With `fields`, only changes of those fields are told (and any change of `online`,
+        which makes or drops the whole state): at a report per printer per second, the
+        entities that show none of the changed fields are not even called.
+        """
+        keys = (fields | STATE_DROPPED) if fields is not None else (EVERY_FIELD,)
+        by_field = self._listeners.setdefault(printer_id, {})
+        for key in keys:
+            by_field.setdefault(key, []).append(listener)
+
+        @callback
+        def remove_listener() -> None:
+            for key in keys:
+                by_field[key].remove(listener)
+
+        return remove_listener
 
     @callback
     def async_add_event_listener(self, printer_id: str, listener: EventListener) -> CALLBACK_TYPE:
@@ -132,16 +154,25 @@ class PrinterHub(ABC):
     @callback
     def _connection_changed(self, printer_id: str) -> None:
         """Tell a printer's listeners its connection changed and its pushed state was dropped."""
-        for listener in list(self._listeners.get(printer_id, ())):
-            listener(STATE_DROPPED)
+        self._notify(printer_id, STATE_DROPPED)
         for connection_listener in list(self._connection_listeners):
             connection_listener(printer_id)
 
     @callback
     def _update(self, printer_id: str, update: PrinterUpdate) -> None:
         self.states[printer_id] = update.state
-        for listener in list(self._listeners.get(printer_id, ())):
-            listener(update.changed)
+        self._notify(printer_id, update.changed)
+
+    @callback
+    def _notify(self, printer_id: str, changed: frozenset[str]) -> None:
+        """Call, once each, the listeners of a printer's changed fields and those of any."""
+        if (by_field := self._listeners.get(printer_id)) is None:
+            return
+        listeners = list(by_field.get(EVERY_FIELD, ()))
+        for name in changed:
+            listeners.extend(by_field.get(name, ()))
+        for listener in dict.fromkeys(listeners):
+            listener(changed)
 
     @callback
     def _event(self, printer_id: str, event: PrinterEvent) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,11 +14,17 @@ from custom_components.printfarm.api.events import (
     PRINT_ERROR_CANCELLED,
     build_events,
     derive_events,
+    dispatch,
     has_error,
     phase,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.push import HealthMessage, PrinterEventType, PrinterState
+from custom_components.printfarm.api.push import (
+    HealthMessage,
+    PrinterEvent,
+    PrinterEventType,
+    PrinterState,
+)
 
 E = PrinterEventType
 PHASE_STATUS = {
@@ -154,6 +161,18 @@ def test_event_invariants(old: PrinterState, new: PrinterState) -> None:
     assert (E.OFFLINE in events) == (old.online and not new.online)
     assert (E.ERROR_RAISED in events) == (has_error(new) and not has_error(old))
     assert (E.ERROR_CLEARED in events) == (has_error(old) and not has_error(new))
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=STATES, new=STATES, progress=st.none() | st.integers(0, 100))
+def test_dispatch_tells_every_event(
+    old: PrinterState, new: PrinterState, progress: int | None
+) -> None:
+    """Test a dispatched change tells exactly the events of the two states (none are skipped)."""
+    new = replace(new, progress=progress)
+    told: list[PrinterEvent] = []
+    dispatch("OMGPUPPIES", old, new, on_update=None, on_event=told.append)
+    assert told == build_events("OMGPUPPIES", old, new)
 
 
 @settings(max_examples=200, deadline=None)

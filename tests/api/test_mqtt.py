@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import ssl
 import threading
@@ -343,6 +344,26 @@ async def test_callback_errors_are_logged(broker: Broker, caplog: pytest.LogCapt
         assert conn.connected
         broker.drop_connections()
         await wait_until(lambda: "Error handling the MQTT disconnect" in caplog.text)
+    await conn.disconnect()
+
+
+async def test_messages_leave_no_garbage_cycles(broker: Broker) -> None:
+    """Test receiving messages leaves nothing for the cycle collector to free."""
+    recorder = Recorder()
+    conn = connection(broker.ports[0], recorder)
+    await conn.connect()
+    conn.subscribe("farm/#")
+    await asyncio.sleep(0.05)
+    gc.collect()
+    gc.disable()
+    try:
+        for index in range(200):
+            broker.publish(f"farm/{index}", b"OMGPUPPIES")
+        await wait_until(lambda: len(recorder.messages) == 200)
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0
     await conn.disconnect()
 
 

@@ -50,6 +50,8 @@ _STATUS_PHASES: Final = {
 }
 _ACTIVE: Final = frozenset({PREPARE, RUNNING, PAUSE})
 _STARTING: Final = frozenset({PREPARE, RUNNING})  # phases a pause can come from
+# The state fields lifecycle events are derived from (see `derive_events`)
+EVENT_FIELDS: Final = frozenset({"online", "status", "gcode_state", "print_error", "health"})
 _PRINT_EVENTS: Final = frozenset(
     {
         PrinterEventType.PRINT_STARTED,
@@ -176,7 +178,8 @@ def dispatch(
         return False
     if on_update is not None:
         call_safely(on_update, PrinterUpdate(printer_key=printer_key, state=new, changed=changed))
-    if on_event is not None:
+    # Most reports move a temperature or the progress: no event can come of them
+    if on_event is not None and (old is None or not changed.isdisjoint(EVENT_FIELDS)):
         for event in build_events(printer_key, old, new):
             call_safely(on_event, event)
     return True
