@@ -29,6 +29,7 @@ class PrinterControl(Printing):
             msg = f"Printer {printer.name} is {self.status_word(printer)}, not printing"
             raise InvalidStateError("invalid_printer_state", "Printer is not printing", msg)
         printer.paused_stage = printer.stage
+        printer.paused_in_stage = self.clock.now() - printer.stage_started_at
         printer.phase = Phase.PAUSE
         printer.stage = STAGE_PAUSED_BY_USER
         job = self._printer_job(printer)
@@ -46,6 +47,7 @@ class PrinterControl(Printing):
             raise InvalidStateError("invalid_printer_state", "Printer is not paused", msg)
         printer.phase = Phase.RUNNING
         printer.stage = printer.paused_stage
+        printer.stage_started_at = self.clock.now() - printer.paused_in_stage
         job = self._printer_job(printer)
         job.status = JobStatus.PRINTING
         self._touch(printer, job)

@@ -267,6 +267,8 @@ class Printer:
     hms: list[Hms] = field(default_factory=list)
     active_tray: int | None = None
     paused_stage: int = 0
+    # How long the stage had run when the print was paused: paused time is no stage time
+    paused_in_stage: float = 0.0
     stage_started_at: float = 0.0
     print_seconds_total: float = 0.0
     jobs_completed: int = 0

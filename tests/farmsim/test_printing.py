@@ -22,6 +22,7 @@ from farmsim.models import (
     Phase,
     Printer,
 )
+from farmsim.printing import LEVELING_SECONDS
 from farmsim.scenario import populate
 from farmsim.world import World
 
@@ -258,3 +259,22 @@ def test_config_refuses_bad_limit_windows_and_retry_delays() -> None:
         SimConfig(webhook_retry_delays=(1.0, -1.0))
     config = SimConfig(report_interval=0.01, webhook_retry_delays=(0.0,))
     assert config.report_interval == 0.01
+
+
+def test_a_pause_while_levelling_does_not_shorten_it() -> None:
+    """Test the time a print stays paused is not counted as time spent levelling."""
+    world, printer, _ = start(PRINT)
+    world.clock.advance(RUNS["levelling"].span)
+    world.tick()
+    assert printer.stage == STAGE_BED_LEVELING
+    left = LEVELING_SECONDS - (world.clock.now() - printer.stage_started_at)
+    world.pause_printer(printer.id)
+    world.clock.advance(3600)
+    world.tick()
+    world.resume_printer(printer.id)
+    world.clock.advance(left / 2)
+    world.tick()
+    assert printer.stage == STAGE_BED_LEVELING
+    world.clock.advance(left)
+    world.tick()
+    assert printer.stage == STAGE_HEATING_HOTEND
