@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,11 @@ from .errors import HarnessError
 CONFIG_KEEP = frozenset({"configuration.yaml", "dashboards", ".demo.lock"})
 # Links from the config directory to the integration and Assist sentences in the repository.
 CONFIG_LINKS = ("custom_components", "custom_sentences")
+# Onboarding steps marked done before Home Assistant starts. Its core-config step would set up
+# the weather, radio and text-to-speech integrations, which need the internet and packages the
+# demo does not install; the location and units come from configuration.yaml instead.
+PRESET_ONBOARDING_STEPS = ("core_config", "analytics")
+ONBOARDING_STORAGE_VERSION = 4
 
 
 def prepare_config(config_dir: Path, *, fresh: bool) -> None:
@@ -31,6 +37,8 @@ def prepare_config(config_dir: Path, *, fresh: bool) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink()
+    if fresh:
+        _preset_onboarding(config_dir)
     for name in CONFIG_LINKS:
         link = config_dir / name
         target = Path(os.path.relpath(ROOT / name, config_dir))
@@ -41,6 +49,19 @@ def prepare_config(config_dir: Path, *, fresh: bool) -> None:
         elif link.is_dir():
             shutil.rmtree(link)
         link.symlink_to(target, target_is_directory=True)
+
+
+def _preset_onboarding(config_dir: Path) -> None:
+    """Mark the onboarding steps the demo skips as done, in Home Assistant's onboarding store."""
+    storage = config_dir / ".storage"
+    storage.mkdir(exist_ok=True)
+    store = {
+        "version": ONBOARDING_STORAGE_VERSION,
+        "minor_version": 1,
+        "key": "onboarding",
+        "data": {"done": list(PRESET_ONBOARDING_STEPS)},
+    }
+    (storage / "onboarding").write_text(json.dumps(store), encoding="utf-8")
 
 
 class ConfigLock:

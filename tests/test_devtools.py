@@ -375,6 +375,9 @@ async def test_smoke_real_home_assistant(tmp_path: Path) -> None:
             assert len(registry.printer_devices(apf_entry)) == 2
             entries = await running.client.request("GET", "/api/config/config_entries/entry")
             assert {e["state"] for e in entries if e["domain"] == "printfarm"} == {"loaded"}
+            # Onboarding set up none of the integrations that need the internet
+            onboarded = {"google_translate", "met", "radio_browser", "shopping_list"}
+            assert not onboarded & {e["domain"] for e in entries}
             assert all(
                 registry.entity_id(d["id"], "nozzle_temperature")
                 for d in registry.printer_devices(apf_entry)
