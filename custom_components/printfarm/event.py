@@ -100,10 +100,13 @@ class PrintEventEntity(PrinterEntity, EventEntity):
     def _handle_coordinator_update(self) -> None:
         """Derive events from the farm's view when the printer pushes no state."""
         view = self.view
-        if view is not None and not self.hub.has_push(self.printer_id):
+        if view is not None:
+            # Followed also while the printer pushes its own events, so that a connection
+            # removed later does not compare with a status from before it
             old, self._status = self._status, view.printer.status
             job, self._job = view.job or self._job, view.job
-            if old is not None and (event_type := TRANSITIONS.get((old, view.printer.status))):
+            event_type = TRANSITIONS.get((old, view.printer.status)) if old is not None else None
+            if event_type and not self.hub.has_push(self.printer_id):
                 self._trigger_event(event_type, _farm_event_data(view, job))
                 self.async_write_ha_state()
                 return

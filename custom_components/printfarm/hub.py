@@ -216,6 +216,8 @@ class BambuHub(PrinterHub):
         self._connections: dict[str, dict[str, Any]] = {}
         # Subentry changes arrive as separate tasks; one at a time keeps a client per printer
         self._lock = asyncio.Lock()
+        # A subentry change still queued when the entry unloads must not connect again
+        self._stopped = False
 
     async def async_start(self) -> None:
         """Connect to every configured printer in the background."""
@@ -224,6 +226,8 @@ class BambuHub(PrinterHub):
     async def async_update_connections(self) -> None:
         """Connect added printers, disconnect removed ones and reconnect changed ones."""
         async with self._lock:
+            if self._stopped:
+                return
             configured = {
                 subentry.data[CONF_PRINTER_ID]: dict(subentry.data)
                 for subentry in self.entry.subentries.values()
@@ -277,6 +281,7 @@ class BambuHub(PrinterHub):
     async def async_stop(self) -> None:
         """Disconnect from every printer."""
         async with self._lock:
+            self._stopped = True
             for client in self.clients.values():
                 await client.stop()
             self.clients.clear()
@@ -294,13 +299,20 @@ class BambuHub(PrinterHub):
         """Return whether the chamber light can be switched over the LAN."""
         return printer_id in self.clients
 
+    def _client(self, printer_id: str) -> BambuPrinterClient:
+        """Return the LAN client of a printer, or raise while it has none (being removed)."""
+        if (client := self.clients.get(printer_id)) is None:
+            msg = "The printer's LAN connection is not running"
+            raise PrintFarmConnectionError(msg)
+        return client
+
     async def async_set_speed(self, printer_id: str, level: int) -> None:
         """Set the print speed level over the LAN."""
-        await self.clients[printer_id].set_print_speed(level)
+        await self._client(printer_id).set_print_speed(level)
 
     async def async_set_light(self, printer_id: str, *, on: bool) -> None:
         """Switch the chamber light over the LAN."""
-        await self.clients[printer_id].set_light(on=on)
+        await self._client(printer_id).set_light(on=on)
 
 
 class PrintagoHub(PrinterHub):

@@ -122,7 +122,8 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        push_fields=frozenset({"progress"}),
+        # Shown only while the printer has a job: its status decides
+        push_fields=frozenset({"progress", "status"}),
         value_fn=lambda view: view.progress,
     ),
     PrinterSensorDescription(

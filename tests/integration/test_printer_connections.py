@@ -17,6 +17,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.printfarm.api import PrintFarmConnectionError
 from custom_components.printfarm.const import (
     CONF_ACCESS_CODE,
     CONF_PRINTER_ID,
@@ -27,11 +28,13 @@ from custom_components.printfarm.const import (
 from farmsim import FarmSim
 
 from .helpers import (
+    FILE_URL,
     autoprintfarm_entry,
     broker_clients,
     printago_entry,
     printer_input,
     printer_subentry,
+    record_events,
     refresh,
     requests_sent,
     setup_entry,
@@ -259,3 +262,41 @@ async def test_title_change_keeps_printago_loaded(hass: HomeAssistant, sim: Farm
     assert len(sim.realtime.broker.clients) == 1
     assert await hass.config_entries.async_unload(entry.entry_id)
     await wait_for(hass, lambda: not sim.realtime.broker.clients)
+
+
+async def test_removed_connection_replays_no_print_event(hass: HomeAssistant, sim: FarmSim) -> None:
+    """Test the farm's view tells no event the printer's connection already told."""
+    assert await async_setup_component(hass, HA_DOMAIN, {})
+    entry = await setup_entry(hass, autoprintfarm_entry(sim))
+    x1c = sim_printer(sim, "X1C-01")["autoprintfarm_id"]
+    # The printer's own state arrived (a print started before it would be no news)
+    await wait_for(hass, lambda: value(hass, "sensor.x1c_01_nozzle_temperature") == "25.0")
+    events, stop_recording = record_events(hass, "event.x1c_01_print")
+    sim.world.submit_job(source="test", file_url=FILE_URL, printer_id=x1c)
+    await wait_for(hass, lambda: events == ["print_started"])
+    # The farm reports the print too
+    await refresh(hass)
+
+    subentry = next(s for s in entry.subentries.values() if s.data[CONF_PRINTER_ID] == x1c)
+    assert hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    await hass.async_block_till_done()
+    await refresh(hass)
+    assert value(hass, "sensor.x1c_01") in ("preparing", "printing")
+    assert events == ["print_started"]
+    stop_recording()
+    await unload(hass, sim, entry)
+
+
+async def test_no_connection_after_unload(hass: HomeAssistant, sim: FarmSim) -> None:
+    """Test a connection change still queued at unload connects nothing, and commands refuse."""
+    entry = await setup_entry(hass, autoprintfarm_entry(sim))
+    hub = entry.runtime_data.hub
+    x1c = sim_printer(sim, "X1C-01")["autoprintfarm_id"]
+    await wait_for(hass, lambda: broker_clients(sim, x1c) == 1)
+    await unload(hass, sim, entry)
+
+    await hub.async_update_connections()
+    assert not hub.has_push(x1c)
+    with pytest.raises(PrintFarmConnectionError, match="not running"):
+        await hub.async_set_light(x1c, on=True)
+    assert broker_clients(sim, x1c) == 0

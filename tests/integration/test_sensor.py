@@ -192,6 +192,22 @@ async def test_print_progress(
         assert value(hass, f"sensor.x1c_01_{key}") == STATE_UNKNOWN
 
 
+async def test_failed_print_shows_no_progress(
+    hass: HomeAssistant, sim: FarmSim, init_integration: MockConfigEntry
+) -> None:
+    """Test a print that fails stops showing its progress at once, though the percent stays."""
+    await wait_for(hass, lambda: idle_and_stable(hass))
+    x1c = printer_id(sim, "X1C-01")
+    submit(sim, x1c, seconds=1200, layers=100)
+    advance(sim, 1000)
+    await wait_for(hass, lambda: number(hass, "sensor.x1c_01_progress") >= 10)
+
+    sim.world.fail_print(x1c)
+    await wait_for(hass, lambda: value(hass, "sensor.x1c_01") == "error")
+    assert sim.world.printers[x1c].progress >= 10
+    await wait_for(hass, lambda: value(hass, "sensor.x1c_01_progress") == STATE_UNKNOWN)
+
+
 @pytest.mark.freeze_time("2026-01-01 12:00:00", tick=True)
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_estimated_finish_steady(
