@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntryState
+from functools import partial
+
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+)
 from homeassistant.const import CONF_API_KEY, CONF_URL, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .api import (
@@ -106,16 +114,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
         entry_type=dr.DeviceEntryType.SERVICE,
     )
 
-    entry.runtime_data = PrintFarmRuntimeData(
-        client=client, account=account, farm=farm, hub=hub, options=dict(entry.options)
-    )
+    entry.runtime_data = PrintFarmRuntimeData(client=client, account=account, farm=farm, hub=hub)
     # A device per printer; printers that left the farm lose theirs
     _async_sync_devices(hass, entry)
     entry.async_on_unload(farm.async_add_listener(lambda: _async_sync_devices(hass, entry)))
 
     await hub.async_start()
     entry.async_on_unload(hub.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    # Options reload the entry (OptionsFlowWithReload); printer connections (subentries)
+    # are followed without one
+    entry.async_on_unload(
+        async_dispatcher_connect(
+            hass, SIGNAL_CONFIG_ENTRY_CHANGED, partial(_async_entry_changed, entry)
+        )
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -127,11 +139,14 @@ def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> Non
     runtime = entry.runtime_data
     farm_id = account_id(entry)
     known = {farm_id}
+    farm_device = registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, farm_id)}
+    )
     for printer in runtime.farm.data.printers.values():
         identifier = printer_device_id(entry, printer.id)
         known.add(identifier)
         state = runtime.hub.states.get(printer.id)
-        registry.async_get_or_create(
+        device = registry.async_get_or_create(
             config_entry_id=entry.entry_id,
             identifiers={(DOMAIN, identifier)},
             name=printer.name,
@@ -139,20 +154,21 @@ def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> Non
             model=printer.model,
             serial_number=printer.serial,
             sw_version=(state.firmware if state and state.firmware else printer.firmware),
-            via_device=(DOMAIN, farm_id),
         )
+        # Linked by the farm device's id: `via_device` identifiers are deprecated
+        if device.via_device_id != farm_device.id:
+            registry.async_update_device(device.id, via_device_id=farm_device.id)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not any(domain == DOMAIN and ident in known for domain, ident in device.identifiers):
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
 
 
-async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
-    """Reload the entry for new options; connect or disconnect printers without a reload."""
-    runtime = entry.runtime_data
-    if dict(entry.options) != runtime.options:
-        hass.config_entries.async_schedule_reload(entry.entry_id)
-        return
-    await runtime.hub.async_update_connections()
+async def _async_entry_changed(
+    entry: PrintFarmConfigEntry, change: ConfigEntryChange, changed: ConfigEntry
+) -> None:
+    """Connect or disconnect printers as the entry's printer connections change."""
+    if change is ConfigEntryChange.UPDATED and changed is entry:
+        await entry.runtime_data.hub.async_update_connections()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:

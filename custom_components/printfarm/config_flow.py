@@ -7,12 +7,11 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
-    OptionsFlow,
+    OptionsFlowWithReload,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_URL, CONF_VERIFY_SSL
@@ -72,6 +71,7 @@ from .const import (
     SERVICE_PRINTAGO,
     SUBENTRY_PRINTER,
 )
+from .coordinator import PrintFarmConfigEntry
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -179,14 +179,14 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> PrintFarmOptionsFlow:
+    def async_get_options_flow(config_entry: PrintFarmConfigEntry) -> PrintFarmOptionsFlow:
         """Return the options flow."""
         return PrintFarmOptionsFlow()
 
     @classmethod
     @callback
     def async_get_supported_subentry_types(
-        cls, config_entry: ConfigEntry
+        cls, config_entry: PrintFarmConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Return the subentries an entry supports: Bambu LAN printers on AutoPrintFarm."""
         if config_entry.data[CONF_SERVICE] == SERVICE_AUTOPRINTFARM:
@@ -227,6 +227,7 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 _farm_schema(service), user_input or {CONF_URL: DEFAULT_URLS[service]}
             ),
+            description_placeholders={"example_url": DEFAULT_URLS[service]},
             errors=errors,
         )
 
@@ -276,11 +277,11 @@ class PrintFarmFlowHandler(ConfigFlow, domain=DOMAIN):
         )
 
 
-class PrintFarmOptionsFlow(OptionsFlow):
+class PrintFarmOptionsFlow(OptionsFlowWithReload):
     """Handle printfarm options: the share of the rate budget and the stale timeout."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Manage the options; the entry reloads when they change."""
+        """Manage the options; the entry reloads when they change (OptionsFlowWithReload)."""
         if user_input is not None:
             return self.async_create_entry(data={k: int(v) for k, v in user_input.items()})
         defaults = {

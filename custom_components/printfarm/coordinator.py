@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
@@ -58,8 +58,6 @@ class PrintFarmRuntimeData:
     account: Account
     farm: FarmCoordinator
     hub: PrinterHub
-    # The options the entry was set up with; a change of them needs a reload
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from custom_components.printfarm.api.http import RetryPolicy
+from custom_components.printfarm.api.transport.http import RetryPolicy
 from farmsim import FarmSim
 
 FAST = RetryPolicy(attempts=3, base=0.001, cap=0.01)

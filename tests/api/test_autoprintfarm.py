@@ -16,12 +16,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from custom_components.printfarm.api import autoprintfarm as autoprintfarm_module
-from custom_components.printfarm.api.autoprintfarm import (
+from custom_components.printfarm.api.autoprintfarm import client as autoprintfarm_module
+from custom_components.printfarm.api.autoprintfarm.client import (
     AutoPrintFarm,
     verify_webhook_signature,
 )
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
@@ -34,13 +34,13 @@ from custom_components.printfarm.api.exceptions import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from custom_components.printfarm.api.http import RetryPolicy
 from custom_components.printfarm.api.models import (
     JobPriority,
     JobRequest,
     JobStatus,
     PrinterStatus,
 )
+from custom_components.printfarm.api.transport.http import RetryPolicy
 from farmsim import FarmSim
 from farmsim.autoprintfarm import READ_SCOPES, register_api_key
 from farmsim.testing import running_farmsim

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from custom_components.printfarm.api.bambu import (
+from custom_components.printfarm.api.bambu.client import (
     BambuPrinterClient,
     async_create_ssl_context,
     create_ssl_context,
 )
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
@@ -27,7 +27,7 @@ from custom_components.printfarm.api.exceptions import (
     PrintFarmValidationError,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.push import (
+from custom_components.printfarm.api.state import (
     PrinterEvent,
     PrinterEventType,
     PrinterState,

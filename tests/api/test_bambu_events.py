@@ -19,7 +19,7 @@ from custom_components.printfarm.api.events import (
     phase,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.push import (
+from custom_components.printfarm.api.state import (
     HealthMessage,
     PrinterEvent,
     PrinterEventType,

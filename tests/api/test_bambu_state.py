@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custom_components.printfarm.api.bambu_state import (
+from custom_components.printfarm.api.bambu.state import (
     deep_merge,
     error_code,
     hms_code,
@@ -23,7 +23,7 @@ from custom_components.printfarm.api.bambu_state import (
     tray_loaded,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.push import (
+from custom_components.printfarm.api.state import (
     FilamentTray,
     HealthMessage,
     PrinterState,
@@ -688,3 +688,16 @@ def test_next_state_matches_a_full_parse(
         assert new == expected
         assert changed == expected.changed_fields(state)
         state, raw = new, new_raw
+
+
+def test_a_false_stage_is_no_stage_zero() -> None:
+    """Test a delta turning `stg_cur` from 0 to JSON false reads as no stage, as in full."""
+    raw: Any = merge_report({}, {"print": {**FULL_P1S["print"], "stg_cur": 0}})
+    state = parse_state(raw, online=True)
+    assert state.stage == 0
+    delta = {"print": {"command": "push_status", "msg": 1, "stg_cur": False}}
+    new_raw = merge_report(raw, delta)
+    new, changed = next_state(state, new_raw, online=True)
+    assert new.stage is None
+    assert new == parse_state(new_raw, online=True)
+    assert "stage" in changed

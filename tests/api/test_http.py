@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from yarl import URL
 
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
@@ -31,14 +31,7 @@ from custom_components.printfarm.api.exceptions import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from custom_components.printfarm.api.http import (
-    RateLimiter,
-    RequestEngine,
-    RetryPolicy,
-    parse_retry_after,
-    text_message,
-)
-from custom_components.printfarm.api.wire import (
+from custom_components.printfarm.api.parsing import (
     as_bool,
     as_datetime,
     as_float,
@@ -47,6 +40,13 @@ from custom_components.printfarm.api.wire import (
     require_id,
     require_list,
     require_object,
+)
+from custom_components.printfarm.api.transport.http import (
+    RateLimiter,
+    RequestEngine,
+    RetryPolicy,
+    parse_retry_after,
+    text_message,
 )
 
 FAST = RetryPolicy(attempts=3, base=0.001, cap=0.005)

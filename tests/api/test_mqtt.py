@@ -15,13 +15,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from paho.mqtt.enums import MQTTErrorCode
 
-from custom_components.printfarm.api import mqtt as mqtt_module
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConnectionError,
     PrintFarmTimeoutError,
 )
-from custom_components.printfarm.api.mqtt import (
+from custom_components.printfarm.api.transport import mqtt as mqtt_module
+from custom_components.printfarm.api.transport.mqtt import (
     MqttConnection,
     MqttSupervisor,
     backoff_delays,

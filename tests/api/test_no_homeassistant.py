@@ -67,12 +67,17 @@ def _forbidden(source: str, depth: int = 0) -> list[str]:
 
 def test_library_has_modules() -> None:
     """The check below really looks at the library."""
-    names = {module.name for module in MODULES}
-    assert {"__init__.py", "http.py", "autoprintfarm.py", "printago.py"} <= names
+    names = {str(module.relative_to(API)) for module in MODULES}
+    assert {
+        "__init__.py",
+        "transport/http.py",
+        "autoprintfarm/client.py",
+        "printago/client.py",
+    } <= names
     assert (API / "py.typed").exists()
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda module: module.name)
+@pytest.mark.parametrize("module", MODULES, ids=lambda module: str(module.relative_to(API)))
 def test_module_imports(module: Path) -> None:
     """No module imports Home Assistant, the integration or anything above the library."""
     depth = len(module.relative_to(API).parts) - 1
@@ -110,5 +115,7 @@ def test_import_loads_no_homeassistant() -> None:
     )
     report = json.loads(result.stdout)
     assert report["homeassistant_installed"], "the check means nothing without Home Assistant"
-    assert {"api.http", "api.autoprintfarm", "api.printago"} <= set(report["modules"])
+    assert {"api.transport.http", "api.autoprintfarm.client", "api.printago.client"} <= set(
+        report["modules"]
+    )
     assert report["loaded"] == []

@@ -10,8 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from custom_components.printfarm.api import printago as printago_module
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmInvalidResponseError,
@@ -22,7 +21,6 @@ from custom_components.printfarm.api.exceptions import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from custom_components.printfarm.api.http import RetryPolicy
 from custom_components.printfarm.api.models import (
     OPEN_JOB_STATUSES,
     JobPriority,
@@ -30,7 +28,9 @@ from custom_components.printfarm.api.models import (
     JobStatus,
     PrinterStatus,
 )
-from custom_components.printfarm.api.printago import Printago, submission_label
+from custom_components.printfarm.api.printago import client as printago_module
+from custom_components.printfarm.api.printago.client import Printago, submission_label
+from custom_components.printfarm.api.transport.http import RetryPolicy
 from farmsim import FarmSim
 from farmsim.models import Job as WorldJob
 from farmsim.testing import running_farmsim

@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from custom_components.printfarm.api.exceptions import (
+from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
 from custom_components.printfarm.api.models import PrinterStatus
-from custom_components.printfarm.api.printago import Printago
-from custom_components.printfarm.api.printago_realtime import (
+from custom_components.printfarm.api.printago.client import Printago
+from custom_components.printfarm.api.printago.realtime import (
     PrintagoRealtime,
     client_id_for,
     parse_printer_stat,
     stat_lifetime,
 )
-from custom_components.printfarm.api.push import (
+from custom_components.printfarm.api.state import (
     FilamentTray,
     PrinterEvent,
     PrinterEventType,

@@ -1,10 +1,8 @@
 """Asyncio client library for print farms: AutoPrintFarm, Printago and Bambu Lab printers."""
 
-from .autoprintfarm import AutoPrintFarm, verify_webhook_signature
-from .autoprintfarm_models import Webhook
+from .autoprintfarm import AutoPrintFarm, Webhook, verify_webhook_signature
 from .bambu import BambuPrinterClient, async_create_ssl_context, create_ssl_context
-from .events import PRINT_ERROR_CANCELLED, derive_events
-from .exceptions import (
+from .errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
@@ -18,8 +16,8 @@ from .exceptions import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
+from .events import PRINT_ERROR_CANCELLED, derive_events
 from .farm import FarmClient
-from .http import RetryPolicy
 from .models import (
     ACTIVE_JOB_STATUSES,
     OPEN_JOB_STATUSES,
@@ -36,9 +34,8 @@ from .models import (
     PrinterStatus,
     RateBudget,
 )
-from .printago import Printago
-from .printago_realtime import PrintagoRealtime
-from .push import (
+from .printago import Printago, PrintagoRealtime
+from .state import (
     FilamentTray,
     HealthMessage,
     PrinterEvent,
@@ -47,6 +44,7 @@ from .push import (
     PrinterUpdate,
     Temperature,
 )
+from .transport.http import RetryPolicy
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",

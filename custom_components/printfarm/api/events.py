@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .models import PrinterStatus
-from .push import (
+from .state import (
     EventCallback,
     HealthMessage,
     PrinterEvent,
@@ -31,15 +31,21 @@ PAUSE: Final = "PAUSE"
 FINISH: Final = "FINISH"
 FAILED: Final = "FAILED"
 
-_PHASES: Final = {
-    "IDLE": IDLE,
-    "INIT": IDLE,
-    "PREPARE": PREPARE,
-    "SLICING": PREPARE,
-    "RUNNING": RUNNING,
-    "PAUSE": PAUSE,
-    "FINISH": FINISH,
-    "FAILED": FAILED,
+# Bambu's job states (`gcode_state`; Printago's realtime `state` uses them and a few of its
+# own words): the printer status each means, and its lifecycle phase.
+JOB_STATES: Final[dict[str, tuple[PrinterStatus, str | None]]] = {
+    "IDLE": (PrinterStatus.IDLE, IDLE),
+    "INIT": (PrinterStatus.IDLE, IDLE),
+    "PREPARE": (PrinterStatus.PREPARING, PREPARE),
+    "SLICING": (PrinterStatus.PREPARING, PREPARE),
+    "RUNNING": (PrinterStatus.PRINTING, RUNNING),
+    "PRINTING": (PrinterStatus.PRINTING, RUNNING),
+    "PAUSE": (PrinterStatus.PAUSED, PAUSE),
+    "PAUSED": (PrinterStatus.PAUSED, PAUSE),
+    "FINISH": (PrinterStatus.FINISHED, FINISH),
+    "FINISHED": (PrinterStatus.FINISHED, FINISH),
+    "FAILED": (PrinterStatus.FINISHED, FAILED),
+    "OFFLINE": (PrinterStatus.OFFLINE, None),
 }
 _STATUS_PHASES: Final = {
     PrinterStatus.IDLE: IDLE,
@@ -64,6 +70,13 @@ _PRINT_EVENTS: Final = frozenset(
 )
 
 
+def job_state_status(word: str | None) -> PrinterStatus:
+    """Return the printer status a job state word means (UNKNOWN for none or an unknown one)."""
+    if word is None:
+        return PrinterStatus.UNKNOWN
+    return JOB_STATES.get(word.upper(), (PrinterStatus.UNKNOWN, None))[0]
+
+
 def is_error(print_error: int, health: Iterable[HealthMessage]) -> bool:
     """Return whether a print error (other than a cancel) or a fatal/serious HMS is active."""
     if print_error not in (0, PRINT_ERROR_CANCELLED):
@@ -78,7 +91,8 @@ def has_error(state: PrinterState) -> bool:
 
 def phase(state: PrinterState) -> str | None:
     """Return the job phase of a state as a Bambu `gcode_state` word, or None if unknown."""
-    if state.gcode_state is not None and (word := _PHASES.get(state.gcode_state.upper())):
+    known = JOB_STATES.get(state.gcode_state.upper()) if state.gcode_state else None
+    if known is not None and (word := known[1]) is not None:
         return word
     return _STATUS_PHASES.get(state.status)
 

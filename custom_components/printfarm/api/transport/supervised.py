@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
-from .events import call_safely
-from .exceptions import PrintFarmAuthenticationError, PrintFarmTimeoutError
+from ..errors import PrintFarmAuthenticationError, PrintFarmTimeoutError
+from ..events import call_safely
 from .mqtt import MqttConnection, MqttSupervisor
 
 type AuthFailedCallback = Callable[[PrintFarmAuthenticationError], None]

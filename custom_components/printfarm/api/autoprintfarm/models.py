@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import text_message
-from .models import (
+from ..models import (
     Account,
     FarmSummary,
     FilamentSlot,
@@ -19,7 +18,7 @@ from .models import (
     Printer,
     PrinterStatus,
 )
-from .wire import (
+from ..parsing import (
     as_bool,
     as_datetime,
     as_float,
@@ -31,6 +30,7 @@ from .wire import (
     require_id,
     str_list,
 )
+from ..transport.http import text_message
 
 SERVICE = "autoprintfarm"
 

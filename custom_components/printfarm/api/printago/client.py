@@ -11,17 +11,15 @@ from typing import Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from . import printago_models as parse
-from .exceptions import (
+from ..errors import (
     PrintFarmConflictError,
     PrintFarmInvalidResponseError,
     PrintFarmNotFoundError,
     PrintFarmPermissionError,
     PrintFarmValidationError,
 )
-from .farm import FarmClient
-from .http import RateLimiter, RequestEngine, RetryPolicy, wall_clock
-from .models import (
+from ..farm import FarmClient
+from ..models import (
     OPEN_JOB_STATUSES,
     Account,
     FarmSnapshot,
@@ -34,8 +32,10 @@ from .models import (
     Printer,
     RateBudget,
 )
-from .printago_models import SERVICE, parse_error
-from .wire import as_bool, as_int, as_mapping, as_str, require_list, require_object
+from ..parsing import as_bool, as_int, as_mapping, as_str, require_list, require_object
+from ..transport.http import RateLimiter, RequestEngine, RetryPolicy, wall_clock
+from . import models as parse
+from .models import SERVICE, parse_error
 
 DEFAULT_BASE_URL = "https://api.printago.io"
 # Printago's documented budget: 60 requests a minute and 600 an hour, sliding

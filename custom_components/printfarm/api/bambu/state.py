@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .events import is_error
-from .models import PrinterStatus
-from .push import FilamentTray, HealthMessage, PrinterState, Temperature
-from .wire import as_list, as_mapping, nonempty_str
+from ..events import is_error, job_state_status
+from ..models import PrinterStatus
+from ..parsing import (
+    Raw,
+    as_float,
+    as_int,
+    as_list,
+    as_mapping,
+    deep_merge,
+    hex_color,
+    nonempty_str,
+)
+from ..state import FilamentTray, HealthMessage, PrinterState, Temperature
 
 LOGGER = logging.getLogger(__name__)
 
-# Lists of objects merged element by element, matched by their `id` (AMS units, trays, ...).
-MERGE_BY_ID: Final = frozenset({"ams", "tray", "vir_slot", "info"})
-
-GCODE_STATUS: Final = {
-    "IDLE": PrinterStatus.IDLE,
-    "INIT": PrinterStatus.IDLE,
-    "PREPARE": PrinterStatus.PREPARING,
-    "SLICING": PrinterStatus.PREPARING,
-    "RUNNING": PrinterStatus.PRINTING,
-    "PAUSE": PrinterStatus.PAUSED,
-    "FINISH": PrinterStatus.FINISHED,
-    "FAILED": PrinterStatus.FINISHED,
-}
 # Models with a chamber temperature sensor; the others report a constant placeholder.
 CHAMBER_SENSOR_PREFIXES: Final = ("X1", "H2", "P2", "X2")
 PRODUCT_MODELS: Final = {"X1 CARBON": "X1C", "A1 MINI": "A1MINI", "H2D PRO": "H2DPRO"}
@@ -48,64 +43,6 @@ TRAY_STEADY: Final = 0x08
 HOME_FLAG_AMS_REMAIN: Final = 0x80
 SIGNATURE_REQUIRED: Final = 0x20000000
 LOW_16: Final = 0xFFFF
-
-type Raw = Mapping[str, Any]
-
-_MISSING: Final = object()
-
-
-def _kind(value: Any) -> type:
-    """Return the JSON kind of a value: object, array or scalar."""
-    if isinstance(value, Mapping):
-        return Mapping
-    if isinstance(value, list):
-        return list
-    return object
-
-
-def deep_merge(base: Raw, update: Raw, *, by_id: frozenset[str] = MERGE_BY_ID) -> dict[str, Any]:
-    """Return `base` with `update` merged in: objects deeply, `by_id` lists by element `id`.
-
-    Neither argument is changed. A value whose JSON kind (object, array, scalar) differs
-    from the stored one is ignored, so a payload with wrong types cannot corrupt the state.
-    """
-    result = dict(base)
-    for key, value in update.items():
-        old = result.get(key, _MISSING)
-        if old is _MISSING or old is None:
-            result[key] = value
-        elif _kind(old) is not _kind(value):
-            LOGGER.debug("Ignoring %s: %r does not match the stored %r", key, value, old)
-        elif isinstance(value, Mapping):
-            result[key] = deep_merge(old, value, by_id=by_id)
-        elif isinstance(value, list) and key in by_id and _all_have_id(value):
-            result[key] = _merge_by_id(old, value, by_id=by_id)
-        else:
-            result[key] = value
-    return result
-
-
-def _all_have_id(elements: list[Any]) -> bool:
-    """Return whether every element is an object with an `id`."""
-    return all(isinstance(element, Mapping) and "id" in element for element in elements)
-
-
-def _merge_by_id(old: list[Any], new: list[Any], *, by_id: frozenset[str]) -> list[Any]:
-    """Return the elements of `old` updated by the elements of `new` with the same id."""
-    merged = list(old)
-    positions = {
-        str(element["id"]): index
-        for index, element in enumerate(merged)
-        if isinstance(element, Mapping) and "id" in element
-    }
-    for element in new:
-        key = str(element["id"])
-        if (index := positions.get(key)) is None:
-            positions[key] = len(merged)
-            merged.append(element)
-        else:
-            merged[index] = deep_merge(merged[index], element, by_id=by_id)
-    return merged
 
 
 def is_full_report(body: Raw) -> bool:
@@ -142,39 +79,6 @@ def merge_report(raw: Raw, message: Any) -> Raw:
     return result
 
 
-def _int(value: Any) -> int | None:
-    """Return a value as an int (numbers and numeric strings), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return int(number) if math.isfinite(number) else None
-    return None
-
-
-def _float(value: Any) -> float | None:
-    """Return a value as a float (numbers and numeric strings), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def error_code(print_error: int) -> str | None:
     """Return a print error as Bambu writes it, e.g. 50348044 -> "0300_400C"."""
     if print_error == 0:
@@ -193,7 +97,7 @@ def parse_health(value: Any) -> tuple[HealthMessage, ...]:
     messages: list[HealthMessage] = []
     for entry in as_list(value):
         entry_map = as_mapping(entry)
-        attr, code = _int(entry_map.get("attr")), _int(entry_map.get("code"))
+        attr, code = as_int(entry_map.get("attr")), as_int(entry_map.get("code"))
         if attr is None or code is None or attr < 0 or code < 0:
             continue
         messages.append(
@@ -236,7 +140,7 @@ def has_chamber_sensor(model: str | None) -> bool:
 
 def _packed(value: Any) -> Temperature | None:
     """Return a temperature packed as current (low 16 bits) and target (high 16 bits)."""
-    if (number := _int(value)) is None or number < 0:
+    if (number := as_int(value)) is None or number < 0:
         return None
     return Temperature(current=float(number & LOW_16), target=float(number >> 16 & LOW_16))
 
@@ -244,15 +148,15 @@ def _packed(value: Any) -> Temperature | None:
 def _nozzle(report: Raw) -> Temperature:
     """Return the nozzle temperature: the active extruder's on newer firmware."""
     extruder = as_mapping(as_mapping(report.get("device")).get("extruder"))
-    if (state := _int(extruder.get("state"))) is not None:
+    if (state := as_int(extruder.get("state"))) is not None:
         active = state >> 4 & 0xF
         for entry in as_list(extruder.get("info")):
             entry_map = as_mapping(entry)
-            if _int(entry_map.get("id")) == active and (packed := _packed(entry_map.get("temp"))):
+            if as_int(entry_map.get("id")) == active and (packed := _packed(entry_map.get("temp"))):
                 return packed
     return Temperature(
-        current=_float(report.get("nozzle_temper")),
-        target=_float(report.get("nozzle_target_temper")),
+        current=as_float(report.get("nozzle_temper")),
+        target=as_float(report.get("nozzle_target_temper")),
     )
 
 
@@ -262,7 +166,7 @@ def _bed(report: Raw) -> Temperature:
     if packed := _packed(device_bed.get("temp")):
         return packed
     return Temperature(
-        current=_float(report.get("bed_temper")), target=_float(report.get("bed_target_temper"))
+        current=as_float(report.get("bed_temper")), target=as_float(report.get("bed_target_temper"))
     )
 
 
@@ -273,16 +177,16 @@ def _chamber(report: Raw, model: str | None) -> Temperature | None:
         return packed
     if not has_chamber_sensor(model):
         return None
-    current = _float(report.get("chamber_temper"))
-    target = _float(report.get("chamber_target_temper"))
+    current = as_float(report.get("chamber_temper"))
+    target = as_float(report.get("chamber_target_temper"))
     return Temperature(current=current, target=target)
 
 
 def _wifi(value: Any) -> int | None:
     """Return the Wi-Fi signal in dBm from "-58dBm"."""
     if isinstance(value, str):
-        return _int(value.strip().removesuffix("dBm"))
-    return _int(value)
+        return as_int(value.strip().removesuffix("dBm"))
+    return as_int(value)
 
 
 def _lights(value: Any) -> dict[str, bool]:
@@ -296,20 +200,9 @@ def _lights(value: Any) -> dict[str, bool]:
     return lights
 
 
-def _color(value: Any) -> str | None:
-    """Return "#RRGGBB" from Bambu's "RRGGBBAA"."""
-    if not isinstance(value, str) or len(value) not in (6, 8):
-        return None
-    try:
-        int(value, 16)
-    except ValueError:
-        return None
-    return f"#{value[:6].upper()}"
-
-
 def tray_loaded(tray: Raw) -> bool:
     """Return whether a tray holds a spool (`state` bits, or a filament type on old firmware)."""
-    if (state := _int(tray.get("state"))) is None:
+    if (state := as_int(tray.get("state"))) is None:
         return nonempty_str(tray.get("tray_type")) is not None
     if state <= TRAY_STATE_LEGACY_MAX:
         return state == TRAY_STATE_LEGACY_MAX
@@ -320,14 +213,14 @@ def _tray(tray: Raw, tray_id: str, *, remain_enabled: bool) -> FilamentTray:
     """Return one tray."""
     if not tray_loaded(tray):
         return FilamentTray(tray_id=tray_id, loaded=False)
-    remain = _int(tray.get("remain"))
+    remain = as_int(tray.get("remain"))
     if remain is not None and (remain < 0 or not remain_enabled):
         remain = None
     return FilamentTray(
         tray_id=tray_id,
         loaded=True,
         type=nonempty_str(tray.get("tray_type")),
-        color=_color(tray.get("tray_color")),
+        color=hex_color(tray.get("tray_color")),
         remaining_percent=None if remain is None else min(remain, 100),
     )
 
@@ -341,16 +234,16 @@ def _absolute_tray_id(unit_id: int, slot: int) -> int:
 
 def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
     """Return the AMS trays and the external spool(s)."""
-    home_flag = _int(report.get("home_flag"))
+    home_flag = as_int(report.get("home_flag"))
     remain_enabled = home_flag is None or bool(home_flag & HOME_FLAG_AMS_REMAIN)
     trays: dict[int, FilamentTray] = {}
     for unit in as_list(as_mapping(report.get("ams")).get("ams")):
         unit_map = as_mapping(unit)
-        if (unit_id := _int(unit_map.get("id"))) is None or unit_id < 0:
+        if (unit_id := as_int(unit_map.get("id"))) is None or unit_id < 0:
             continue
         for tray in as_list(unit_map.get("tray")):
             tray_map = as_mapping(tray)
-            if (slot := _int(tray_map.get("id"))) is None or slot < 0:
+            if (slot := as_int(tray_map.get("id"))) is None or slot < 0:
                 continue
             absolute = _absolute_tray_id(unit_id, slot)
             trays[absolute] = _tray(tray_map, str(absolute), remain_enabled=remain_enabled)
@@ -358,14 +251,14 @@ def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
     if not external and isinstance(vt_tray := report.get("vt_tray"), Mapping):
         external = [{"id": "254", **vt_tray}]
     for spool in external:
-        if (tray_id := _int(spool.get("id"))) is not None:
+        if (tray_id := as_int(spool.get("id"))) is not None:
             trays[tray_id] = _tray(spool, str(tray_id), remain_enabled=remain_enabled)
     return tuple(trays[key] for key in sorted(trays))
 
 
 def _active_tray(report: Raw) -> str | None:
     """Return the absolute id of the tray feeding the nozzle (`tray_now`), if any."""
-    tray_now = _int(as_mapping(report.get("ams")).get("tray_now"))
+    tray_now = as_int(as_mapping(report.get("ams")).get("tray_now"))
     if tray_now is None or tray_now == NO_TRAY or tray_now < 0:
         return None
     return str(tray_now)
@@ -388,9 +281,7 @@ def _status(gcode_state: str | None, *, error: bool, online: bool) -> PrinterSta
         return PrinterStatus.OFFLINE
     if error:
         return PrinterStatus.ERROR
-    if gcode_state is None:
-        return PrinterStatus.UNKNOWN
-    return GCODE_STATUS.get(gcode_state.upper(), PrinterStatus.UNKNOWN)
+    return job_state_status(gcode_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +309,7 @@ def _read(key: str, convert: Callable[[Any], Any]) -> _Field:
 
 def _print_error(value: Any) -> int:
     """Return `print_error`, 0 when there is none."""
-    return _int(value) or 0
+    return as_int(value) or 0
 
 
 def _error_code(value: Any) -> str | None:
@@ -428,7 +319,7 @@ def _error_code(value: Any) -> str | None:
 
 def _remaining_seconds(value: Any) -> int | None:
     """Return the remaining time in seconds from `mc_remaining_time` in minutes."""
-    remaining = _int(value)
+    remaining = as_int(value)
     return None if remaining is None else max(remaining, 0) * 60
 
 
@@ -444,11 +335,11 @@ def _status_of(sources: _Sources) -> PrinterStatus:
 _FIELDS: Final[Mapping[str, _Field]] = {
     "status": _Field(derive=_status_of, keys=frozenset({"gcode_state", "print_error", "hms"})),
     "gcode_state": _read("gcode_state", nonempty_str),
-    "stage": _read("stg_cur", _int),
-    "progress": _read("mc_percent", _int),
+    "stage": _read("stg_cur", as_int),
+    "progress": _read("mc_percent", as_int),
     "remaining_seconds": _read("mc_remaining_time", _remaining_seconds),
-    "layer": _read("layer_num", _int),
-    "total_layers": _read("total_layer_num", _int),
+    "layer": _read("layer_num", as_int),
+    "total_layers": _read("total_layer_num", as_int),
     "job_name": _read("subtask_name", nonempty_str),
     "file": _read("gcode_file", nonempty_str),
     "nozzle": _Field(
@@ -464,7 +355,7 @@ _FIELDS: Final[Mapping[str, _Field]] = {
         keys=frozenset({"device", "chamber_temper", "chamber_target_temper"}),
         info=True,
     ),
-    "speed_level": _read("spd_lvl", _int),
+    "speed_level": _read("spd_lvl", as_int),
     "lights": _read("lights_report", _lights),
     "wifi_signal": _read("wifi_signal", _wifi),
     "print_error": _read("print_error", _print_error),
@@ -551,11 +442,17 @@ def _stale_fields(old: Raw, new: Raw) -> set[str]:
         old_get, new_get = old_report.get, new_report.get
         for key, readers in _READERS.items():
             # `_differs`, inlined: this runs for every key of every report
-            if (before := old_get(key)) is not (after := new_get(key)) and before != after:
+            if (before := old_get(key)) is not (after := new_get(key)) and (
+                before != after or type(before) is not type(after)
+            ):
                 names.update(readers)
     return names
 
 
 def _differs(old: Any, new: Any) -> bool:
-    """Return whether two report values differ (merging keeps unchanged values as they were)."""
-    return old is not new and bool(old != new)
+    """Return whether two report values differ (merging keeps unchanged values as they were).
+
+    Values of different types differ even when Python calls them equal: JSON's `false` is
+    no `0`, and `1.0` may read otherwise than `1`.
+    """
+    return old is not new and (bool(old != new) or type(old) is not type(new))

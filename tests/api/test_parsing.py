@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from custom_components.printfarm.api.wire import decode_json
+from custom_components.printfarm.api.parsing import decode_json
 
 
 def test_decode_json() -> None:

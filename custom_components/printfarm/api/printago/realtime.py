@@ -13,13 +13,21 @@ from typing import Any, Final
 
 from yarl import URL
 
-from .bambu_state import deep_merge
-from .events import call_safely, dispatch, is_error
-from .exceptions import PrintFarmValidationError
-from .http import wall_clock
-from .models import PrinterStatus
-from .mqtt import MqttConnection, Transport
-from .push import (
+from ..errors import PrintFarmValidationError
+from ..events import call_safely, dispatch, is_error, job_state_status
+from ..models import PrinterStatus
+from ..parsing import (
+    as_datetime,
+    as_float,
+    as_int,
+    as_list,
+    as_mapping,
+    decode_json,
+    deep_merge,
+    hex_color,
+    nonempty_str,
+)
+from ..state import (
     EventCallback,
     FilamentTray,
     HealthMessage,
@@ -27,8 +35,9 @@ from .push import (
     Temperature,
     UpdateCallback,
 )
-from .supervised import SupervisedClient
-from .wire import as_datetime, as_list, as_mapping, decode_json, nonempty_str
+from ..transport.http import wall_clock
+from ..transport.mqtt import MqttConnection, Transport
+from ..transport.supervised import SupervisedClient
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,20 +56,6 @@ SCHEMES: Final[dict[str, tuple[Transport, bool, int]]] = {
     "mqtt": ("tcp", False, 1883),
     "mqtts": ("tcp", True, 8883),
 }
-STATE_STATUS: Final = {
-    "IDLE": PrinterStatus.IDLE,
-    "INIT": PrinterStatus.IDLE,
-    "PREPARE": PrinterStatus.PREPARING,
-    "SLICING": PrinterStatus.PREPARING,
-    "RUNNING": PrinterStatus.PRINTING,
-    "PRINTING": PrinterStatus.PRINTING,
-    "PAUSE": PrinterStatus.PAUSED,
-    "PAUSED": PrinterStatus.PAUSED,
-    "FINISH": PrinterStatus.FINISHED,
-    "FINISHED": PrinterStatus.FINISHED,
-    "FAILED": PrinterStatus.FINISHED,
-    "OFFLINE": PrinterStatus.OFFLINE,
-}
 # Health severities by list, as Bambu HMS severities (2 serious, 3 common, 4 info).
 HEALTH_SEVERITY: Final = {"errors": 2, "warnings": 3, "infos": 4}
 # "Paused by the user" messages Printago lists as errors; they are no fault of the printer.
@@ -77,18 +72,6 @@ def client_id_for(api_key: str, suffix: str) -> str:
     return f"{CLIENT_ID_PREFIX}{api_key[:KEY_ID_LENGTH]}_{suffix}"
 
 
-def _number(value: Any) -> float | None:
-    """Return a JSON number as a float, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _int(value: Any) -> int | None:
-    """Return a JSON number as an int, else None."""
-    return None if (number := _number(value)) is None else int(number)
-
-
 def _code(value: Any) -> str | None:
     """Return a Printago error code ("0300-400C") in Bambu's writing ("0300_400C")."""
     return None if (code := nonempty_str(value)) is None else code.replace("-", "_").upper()
@@ -96,7 +79,7 @@ def _code(value: Any) -> str | None:
 
 def _temperature(temps: Mapping[str, Any], name: str) -> Temperature | None:
     """Return a heater's temperature from `data.temps`, or None if it is not reported."""
-    current, target = _number(temps.get(f"{name}Temp")), _number(temps.get(f"{name}TempTarget"))
+    current, target = as_float(temps.get(f"{name}Temp")), as_float(temps.get(f"{name}TempTarget"))
     if current is None and target is None:
         return None
     return Temperature(current=current, target=target)
@@ -114,29 +97,17 @@ def _health(health: Mapping[str, Any]) -> tuple[HealthMessage, ...]:
     return tuple(messages)
 
 
-def _color(value: Any) -> str | None:
-    """Return "#RRGGBB" from Printago's "RRGGBBAA" (or "#RRGGBB")."""
-    text = (nonempty_str(value) or "").lstrip("#")
-    if len(text) not in (6, 8):
-        return None
-    try:
-        int(text, 16)
-    except ValueError:
-        return None
-    return f"#{text[:6].upper()}"
-
-
 def _tray(slot: Mapping[str, Any], tray_id: str) -> FilamentTray:
     """Return one filament slot."""
     material = nonempty_str(slot.get("type"))
     if material is None:
         return FilamentTray(tray_id=tray_id, loaded=False)
-    remaining = _int(slot.get("remaining"))
+    remaining = as_int(slot.get("remaining"))
     return FilamentTray(
         tray_id=tray_id,
         loaded=True,
         type=material,
-        color=_color(slot.get("color")),
+        color=hex_color(slot.get("color")),
         remaining_percent=None if remaining is None or remaining < 0 else min(remaining, 100),
     )
 
@@ -163,7 +134,7 @@ def _status(stat: Mapping[str, Any], *, online: bool, error: bool) -> PrinterSta
     if error:
         return PrinterStatus.ERROR
     if (state := nonempty_str(stat.get("state"))) is not None:
-        return STATE_STATUS.get(state.upper(), PrinterStatus.UNKNOWN)
+        return job_state_status(state)
     available = stat.get("isAvailable")
     if isinstance(available, bool):
         return PrinterStatus.IDLE if available else PrinterStatus.PRINTING
@@ -192,9 +163,9 @@ def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> Pr
     job = as_mapping(data.get("print"))
     temps = as_mapping(data.get("temps"))
     online = connected and stat.get("isOnline") is True
-    print_error = _int(job.get("printError")) or 0
+    print_error = as_int(job.get("printError")) or 0
     health = _health(as_mapping(data.get("health")))
-    remaining = _int(job.get("timeRemaining"))
+    remaining = as_int(job.get("timeRemaining"))
     state = nonempty_str(stat.get("state"))
     lights = {
         LIGHT_NODES.get(str(name), str(name)): mode != "off"
@@ -205,10 +176,10 @@ def parse_printer_stat(stat: Mapping[str, Any], *, connected: bool = True) -> Pr
         online=online,
         status=_status(stat, online=online, error=is_error(print_error, health)),
         gcode_state=None if state is None else state.upper(),
-        progress=_int(job.get("percent")),
+        progress=as_int(job.get("percent")),
         remaining_seconds=None if remaining is None else max(remaining, 0) * 60,
-        layer=_int(job.get("currentLayer")),
-        total_layers=_int(job.get("totalLayers")),
+        layer=as_int(job.get("currentLayer")),
+        total_layers=as_int(job.get("totalLayers")),
         job_name=nonempty_str(job.get("taskName")),
         nozzle=_temperature(temps, "nozzle") or Temperature(),
         bed=_temperature(temps, "bed") or Temperature(),

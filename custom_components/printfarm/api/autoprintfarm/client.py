@@ -16,17 +16,14 @@ from typing import Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from . import autoprintfarm_models as parse
-from .autoprintfarm_models import SERVICE, Webhook, parse_error
-from .exceptions import (
+from ..errors import (
     PrintFarmInvalidResponseError,
     PrintFarmNotFoundError,
     PrintFarmResponseError,
     PrintFarmValidationError,
 )
-from .farm import FarmClient
-from .http import IDEMPOTENCY_HEADER, RateLimiter, RequestEngine, RetryPolicy, wall_clock
-from .models import (
+from ..farm import FarmClient
+from ..models import (
     Account,
     FarmSummary,
     Job,
@@ -36,7 +33,10 @@ from .models import (
     Printer,
     RateBudget,
 )
-from .wire import as_int, as_mapping, as_str, require_list, require_object
+from ..parsing import as_int, as_mapping, as_str, require_list, require_object
+from ..transport.http import IDEMPOTENCY_HEADER, RateLimiter, RequestEngine, RetryPolicy, wall_clock
+from . import models as parse
+from .models import SERVICE, Webhook, parse_error
 
 DEFAULT_BASE_URL = "https://api.autoprintfarm.com/v1"
 NEW_API_PATH = "/public/v1"

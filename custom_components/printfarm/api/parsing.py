@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-from .exceptions import PrintFarmInvalidResponseError
+from .errors import PrintFarmInvalidResponseError
+
+LOGGER = logging.getLogger(__name__)
+
+# Lists of objects merged element by element, matched by their `id` (AMS units, trays, ...).
+MERGE_BY_ID: Final = frozenset({"ams", "tray", "vir_slot", "info"})
 
 # Epoch numbers above this are milliseconds, not seconds (year 33658 in seconds)
 MILLISECONDS_THRESHOLD = 1e12
@@ -31,25 +37,42 @@ def nonempty_str(value: Any) -> str | None:
 
 
 def as_float(value: Any) -> float | None:
-    """Return a number (also from numeric text), or None."""
+    """Return a finite number (also from numeric text), or None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_int(value: Any) -> int | None:
-    """Return a whole number (rounded), or None."""
+    """Return a whole number (rounded; also from numeric text), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     number = as_float(value)
-    if number is None or not math.isfinite(number):
+    return None if number is None else round(number)
+
+
+def hex_color(value: Any) -> str | None:
+    """Return "#RRGGBB" from "RRGGBB", "RRGGBBAA" or either with a leading "#".
+
+    Of a multicolour filament's colours ("#RRGGBBAA;#RRGGBBAA"), the first.
+    """
+    text = (nonempty_str(value) or "").split(";", 1)[0].strip().lstrip("#")
+    if len(text) not in (6, 8):
         return None
-    return round(number)
+    try:
+        int(text, 16)
+    except ValueError:
+        return None
+    return f"#{text[:6].upper()}"
 
 
 def as_bool(value: Any) -> bool | None:
@@ -135,3 +158,62 @@ def decode_json(payload: bytes | str) -> Any:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:
         return json.loads(payload)
+
+
+type Raw = Mapping[str, Any]
+
+_MISSING: Final = object()
+
+
+def _kind(value: Any) -> type:
+    """Return the JSON kind of a value: object, array or scalar."""
+    if isinstance(value, Mapping):
+        return Mapping
+    if isinstance(value, list):
+        return list
+    return object
+
+
+def deep_merge(base: Raw, update: Raw, *, by_id: frozenset[str] = MERGE_BY_ID) -> dict[str, Any]:
+    """Return `base` with `update` merged in: objects deeply, `by_id` lists by element `id`.
+
+    Neither argument is changed. A value whose JSON kind (object, array, scalar) differs
+    from the stored one is ignored, so a payload with wrong types cannot corrupt the state.
+    """
+    result = dict(base)
+    for key, value in update.items():
+        old = result.get(key, _MISSING)
+        if old is _MISSING or old is None:
+            result[key] = value
+        elif _kind(old) is not _kind(value):
+            LOGGER.debug("Ignoring %s: %r does not match the stored %r", key, value, old)
+        elif isinstance(value, Mapping):
+            result[key] = deep_merge(old, value, by_id=by_id)
+        elif isinstance(value, list) and key in by_id and _all_have_id(value):
+            result[key] = _merge_by_id(old, value, by_id=by_id)
+        else:
+            result[key] = value
+    return result
+
+
+def _all_have_id(elements: list[Any]) -> bool:
+    """Return whether every element is an object with an `id`."""
+    return all(isinstance(element, Mapping) and "id" in element for element in elements)
+
+
+def _merge_by_id(old: list[Any], new: list[Any], *, by_id: frozenset[str]) -> list[Any]:
+    """Return the elements of `old` updated by the elements of `new` with the same id."""
+    merged = list(old)
+    positions = {
+        str(element["id"]): index
+        for index, element in enumerate(merged)
+        if isinstance(element, Mapping) and "id" in element
+    }
+    for element in new:
+        key = str(element["id"])
+        if (index := positions.get(key)) is None:
+            positions[key] = len(merged)
+            merged.append(element)
+        else:
+            merged[index] = deep_merge(merged[index], element, by_id=by_id)
+    return merged

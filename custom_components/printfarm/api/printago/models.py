@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .http import text_message
-from .models import (
+from ..models import (
     ACTIVE_JOB_STATUSES,
     Account,
     FarmSummary,
@@ -19,7 +18,7 @@ from .models import (
     Printer,
     PrinterStatus,
 )
-from .wire import (
+from ..parsing import (
     as_bool,
     as_datetime,
     as_float,
@@ -27,10 +26,12 @@ from .wire import (
     as_list,
     as_mapping,
     as_str,
+    hex_color,
     lookup_word,
     require_id,
     str_list,
 )
+from ..transport.http import text_message
 
 SERVICE = "printago"
 PRIORITY_NORMAL = 100
@@ -67,7 +68,6 @@ SORT_FIELDS = {
     "printer_id": "assignedPrinterId",
 }
 SNAKE = re.compile(r"_([a-z0-9])")
-HEX_COLOR = re.compile(r"^#?([0-9A-Fa-f]{6})")
 
 
 def parse_error(status: int, body: Any) -> tuple[str, str | None]:
@@ -209,12 +209,6 @@ def jobs(items: Sequence[Mapping[str, Any]]) -> list[Job]:
     return [job(item, positions.get(id(item))) for item in items]
 
 
-def _hex(color: str | None) -> str | None:
-    if color is None or (match := HEX_COLOR.match(color)) is None:
-        return None
-    return f"#{match.group(1).upper()}"
-
-
 def material(
     raw: Mapping[str, Any],
     materials: Mapping[str, Mapping[str, Any]],
@@ -231,7 +225,7 @@ def material(
         id=require_id(raw, "a material instance"),
         type=as_str(raw.get("materialType")) or as_str(kind.get("type")) or "unknown",
         color=as_str(variant.get("name")),
-        color_hex=_hex(as_str(variant.get("color"))),
+        color_hex=hex_color(variant.get("color")),
         brand=as_str(kind.get("brand")),
         remaining_grams=remaining,
         reorder_threshold_grams=threshold,

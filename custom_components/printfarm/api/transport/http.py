@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .exceptions import (
+from ..errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
     PrintFarmConnectionError,
@@ -33,8 +33,8 @@ from .exceptions import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from .models import RateBudget
-from .wire import as_float, as_int
+from ..models import RateBudget
+from ..parsing import as_float, as_int
 
 LOGGER = logging.getLogger(__package__)
 

@@ -15,19 +15,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from .bambu_state import is_full_report, merge_report, next_state, parse_state, signature_required
-from .events import dispatch
-from .exceptions import (
+from ..errors import (
     PrintFarmConflictError,
     PrintFarmConnectionError,
     PrintFarmPermissionError,
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from .mqtt import MqttConnection
-from .push import EventCallback, PrinterState, UpdateCallback
-from .supervised import SupervisedClient
-from .wire import decode_json
+from ..events import dispatch
+from ..parsing import decode_json
+from ..state import EventCallback, PrinterState, UpdateCallback
+from ..transport.mqtt import MqttConnection
+from ..transport.supervised import SupervisedClient
+from .state import is_full_report, merge_report, next_state, parse_state, signature_required
 
 LOGGER = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .exceptions import (
+from ..errors import (
     PrintFarmAuthenticationError,
     PrintFarmConnectionError,
     PrintFarmError,

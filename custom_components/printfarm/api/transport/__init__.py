@@ -1,0 +1,1 @@
+"""Transports the service clients share: an HTTP engine within a rate budget, and MQTT."""
