@@ -10,36 +10,37 @@ from homeassistant.config_entries import (
     ConfigEntryChange,
     ConfigEntryState,
 )
-from homeassistant.const import CONF_API_KEY, CONF_URL, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .api import (
-    AutoPrintFarm,
-    FarmClient,
     Printago,
+    PrinterEvent,
+    PrinterEventType,
+    PrinterUpdate,
+    PrinterView,
     PrintFarmAuthenticationError,
     PrintFarmError,
 )
+from .connections import BambuConnections, PrintagoConnections, PrinterConnections, PushCallbacks
 from .const import (
-    CONF_BUDGET_SHARE,
-    CONF_LOW_STOCK_GRAMS,
     CONF_SERVICE,
-    CONF_STORE_ID,
-    DEFAULT_BUDGET_SHARE,
-    DEFAULT_LOW_STOCK_GRAMS,
     DOMAIN,
     SERVICE_NAMES,
-    SERVICE_PRINTAGO,
 )
-from .coordinator import FarmCoordinator, PrintFarmConfigEntry, PrintFarmRuntimeData
+from .coordinator import (
+    FarmCoordinator,
+    PrinterCoordinator,
+    PrintFarmConfigEntry,
+    PrintFarmRuntimeData,
+    create_client,
+)
 from .entity import account_id, printer_device_id
-from .hub import BambuHub, PrintagoHub, PrinterHub
 from .services import async_setup_services
 
 PLATFORMS = [
@@ -53,6 +54,16 @@ PLATFORMS = [
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
+# Pushed events after which the farm's queue and filament stock have changed
+JOB_EVENTS = frozenset(
+    {
+        PrinterEventType.PRINT_STARTED,
+        PrinterEventType.PRINT_FINISHED,
+        PrinterEventType.PRINT_FAILED,
+        PrinterEventType.PRINT_CANCELLED,
+    }
+)
+
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the printfarm actions."""
@@ -60,28 +71,9 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def create_client(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> FarmClient:
-    """Return the farm service client of an entry."""
-    data = entry.data
-    share = entry.options.get(CONF_BUDGET_SHARE, DEFAULT_BUDGET_SHARE) / 100
-    session = async_get_clientsession(hass)
-    if data[CONF_SERVICE] == SERVICE_PRINTAGO:
-        return Printago(
-            base_url=data[CONF_URL],
-            api_key=data[CONF_API_KEY],
-            store_id=data[CONF_STORE_ID],
-            session=session,
-            budget_share=share,
-            low_stock_grams=entry.options.get(CONF_LOW_STOCK_GRAMS, DEFAULT_LOW_STOCK_GRAMS),
-        )
-    return AutoPrintFarm(
-        base_url=data[CONF_URL], api_key=data[CONF_API_KEY], session=session, budget_share=share
-    )
-
-
 async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
     """Set up a print farm from a config entry."""
-    client = create_client(hass, entry)
+    client = create_client(hass, entry.data, entry.options)
     try:
         account = await client.account()
     except PrintFarmAuthenticationError as err:
@@ -99,12 +91,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
     farm = FarmCoordinator(hass, entry, client)
     await farm.async_config_entry_first_refresh()
 
-    # Printer telemetry is pushed: Printago's realtime feed, or each Bambu printer on the LAN
-    hub: PrinterHub
-    if entry.data[CONF_SERVICE] == SERVICE_PRINTAGO:
-        hub = PrintagoHub(hass, entry, on_entities=farm.async_remote_change)
+    # Printer telemetry is pushed: Printago's realtime feed, or each Bambu printer on the LAN;
+    # what they push goes to the printer's coordinator
+    callbacks = PushCallbacks(
+        on_update=partial(_async_pushed, entry),
+        on_event=partial(_async_pushed_event, entry),
+        on_connection=partial(_async_connection_changed, entry),
+        on_farm_change=farm.async_remote_change,
+    )
+    connections: PrinterConnections
+    if isinstance(client, Printago):
+        connections = PrintagoConnections(hass, entry, callbacks, client)
     else:
-        hub = BambuHub(hass, entry)
+        connections = BambuConnections(hass, entry, callbacks)
 
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -114,13 +113,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
         entry_type=dr.DeviceEntryType.SERVICE,
     )
 
-    entry.runtime_data = PrintFarmRuntimeData(client=client, account=account, farm=farm, hub=hub)
-    # A device per printer; printers that left the farm lose theirs
-    _async_sync_devices(hass, entry)
-    entry.async_on_unload(farm.async_add_listener(lambda: _async_sync_devices(hass, entry)))
+    entry.runtime_data = PrintFarmRuntimeData(
+        client=client, account=account, farm=farm, connections=connections
+    )
+    # A device and a coordinator per printer; printers that left the farm lose theirs
+    _async_sync_printers(hass, entry)
+    entry.async_on_unload(farm.async_add_listener(lambda: _async_sync_printers(hass, entry)))
 
-    await hub.async_start()
-    entry.async_on_unload(hub.async_stop)
+    await connections.async_start()
+    entry.async_on_unload(connections.async_stop)
     # Options reload the entry (OptionsFlowWithReload); printer connections (subentries)
     # are followed without one
     entry.async_on_unload(
@@ -133,19 +134,63 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
 
 
 @callback
-def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
-    """Create or update a device per printer, and remove those of printers gone."""
+def _async_pushed(entry: PrintFarmConfigEntry, printer_id: str, update: PrinterUpdate) -> None:
+    """Hand a pushed state to its printer's coordinator."""
+    if (coordinator := entry.runtime_data.printers.get(printer_id)) is not None:
+        coordinator.async_push(update)
+
+
+@callback
+def _async_pushed_event(entry: PrintFarmConfigEntry, printer_id: str, event: PrinterEvent) -> None:
+    """Hand a pushed lifecycle event to its printer's coordinator."""
+    if (coordinator := entry.runtime_data.printers.get(printer_id)) is not None:
+        coordinator.async_push_event(event)
+    if event.type in JOB_EVENTS:
+        # The farm's queue and filament changed with the print
+        entry.runtime_data.farm.async_remote_change()
+
+
+@callback
+def _async_connection_changed(entry: PrintFarmConfigEntry, printer_id: str) -> None:
+    """Tell a printer's coordinator of its new push connection, or that it has none."""
+    runtime = entry.runtime_data
+    if (coordinator := runtime.printers.get(printer_id)) is not None:
+        coordinator.async_connection_changed(
+            runtime.connections.commands(printer_id), runtime.connections.state(printer_id)
+        )
+
+
+@callback
+def _async_sync_printers(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+    """Bring every printer's device and coordinator up to the farm's latest view.
+
+    A printer new to the farm gets both; one that left loses its device, with its entities.
+    """
     registry = dr.async_get(hass)
     runtime = entry.runtime_data
+    farm = runtime.farm
+    data = farm.data
     farm_id = account_id(entry)
     known = {farm_id}
     farm_device = registry.async_get_or_create(
         config_entry_id=entry.entry_id, identifiers={(DOMAIN, farm_id)}
     )
-    for printer in runtime.farm.data.printers.values():
+    for printer in data.printers.values():
         identifier = printer_device_id(entry, printer.id)
         known.add(identifier)
-        state = runtime.hub.states.get(printer.id)
+        job = data.printer_jobs.get(printer.id)
+        if (coordinator := runtime.printers.get(printer.id)) is None:
+            state = runtime.connections.state(printer.id)
+            coordinator = PrinterCoordinator(
+                hass,
+                entry,
+                PrinterView(printer=printer, state=state, job=job),
+                runtime.connections.commands(printer.id),
+            )
+            runtime.printers[printer.id] = coordinator
+        else:
+            coordinator.async_farm_update(printer, job, available=farm.last_update_success)
+        state = coordinator.data.state
         device = registry.async_get_or_create(
             config_entry_id=entry.entry_id,
             identifiers={(DOMAIN, identifier)},
@@ -158,6 +203,8 @@ def _async_sync_devices(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> Non
         # Linked by the farm device's id: `via_device` identifiers are deprecated
         if device.via_device_id != farm_device.id:
             registry.async_update_device(device.id, via_device_id=farm_device.id)
+    for printer_id in runtime.printers.keys() - data.printers.keys():
+        del runtime.printers[printer_id]
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not any(domain == DOMAIN and ident in known for domain, ident in device.identifiers):
             registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
@@ -168,7 +215,7 @@ async def _async_entry_changed(
 ) -> None:
     """Connect or disconnect printers as the entry's printer connections change."""
     if change is ConfigEntryChange.UPDATED and changed is entry:
-        await entry.runtime_data.hub.async_update_connections()
+        await entry.runtime_data.connections.async_update_connections()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:

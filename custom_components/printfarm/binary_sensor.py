@@ -14,14 +14,14 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import PrinterStatus
+from .api import PrinterStatus, PrinterView
 from .coordinator import PrintFarmConfigEntry
 from .entity import (
     MaterialEntity,
     PrinterEntity,
     PrinterEntityDescription,
-    PrinterView,
-    add_printer_entities,
+    async_add_material_entities,
+    async_add_printer_entities,
 )
 
 PARALLEL_UPDATES = 0
@@ -35,34 +35,13 @@ class PrinterBinarySensorDescription(BinarySensorEntityDescription, PrinterEntit
     is_on_fn: Callable[[PrinterView], bool | None]
 
 
-def _online(view: PrinterView) -> bool:
-    """Return whether the printer is reachable: pushing state, or online for the farm."""
-    if view.state is not None:
-        return view.state.online
-    return view.printer.online
-
-
-def _error(view: PrinterView) -> dict[str, Any] | None:
-    """Return the readable error: its code and the printer's health messages."""
-    state = view.state
-    messages = [h.code for h in state.health] if state is not None and state.online else []
-    return {"error_code": view.error_code, "health_messages": messages}
-
-
-def _awaiting_bed_clear(view: PrinterView) -> bool:
-    """Return whether a finished print waits on the bed; never while a print is under way."""
-    if view.busy:
-        return False
-    return view.status is PrinterStatus.FINISHED or view.printer.bed_clear_required
-
-
 PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
     PrinterBinarySensorDescription(
         key="online",
         translation_key="online",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         push_fields=frozenset({"online"}),
-        is_on_fn=_online,
+        is_on_fn=lambda view: view.online,
     ),
     PrinterBinarySensorDescription(
         key="printing",
@@ -76,14 +55,17 @@ PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         translation_key="error",
         device_class=BinarySensorDeviceClass.PROBLEM,
         push_fields=frozenset({"status", "error_code", "health"}),
-        is_on_fn=lambda view: view.status is PrinterStatus.ERROR or view.error_code is not None,
-        attributes_fn=_error,
+        is_on_fn=lambda view: view.has_error,
+        attributes_fn=lambda view: {
+            "error_code": view.error_code,
+            "health_messages": view.health_codes,
+        },
     ),
     PrinterBinarySensorDescription(
         key="awaiting_bed_clear",
         translation_key="awaiting_bed_clear",
         push_fields=frozenset({"status"}),
-        is_on_fn=_awaiting_bed_clear,
+        is_on_fn=lambda view: view.awaiting_bed_clear,
     ),
 )
 
@@ -101,15 +83,13 @@ async def async_setup_entry(
 ) -> None:
     """Set up printfarm binary sensors based on a config entry."""
     farm = entry.runtime_data.farm
-    hub = entry.runtime_data.hub
-    add_printer_entities(
+    async_add_printer_entities(
+        entry, async_add_entities, PRINTER_BINARY_SENSORS, PrinterBinarySensorEntity
+    )
+    async_add_material_entities(
         entry,
         async_add_entities,
-        lambda view, _push: (
-            PrinterBinarySensorEntity(farm, hub, view.printer.id, description)
-            for description in PRINTER_BINARY_SENSORS
-        ),
-        lambda material_id: [LowStockEntity(farm, material_id, MATERIAL_LOW_STOCK)],
+        lambda material_id: LowStockEntity(farm, material_id, MATERIAL_LOW_STOCK),
     )
 
 
@@ -121,20 +101,12 @@ class PrinterBinarySensorEntity(PrinterEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """Return the state of the binary sensor."""
-        if (view := self.view) is None:
-            return None
-        return self.entity_description.is_on_fn(view)
+        return self.entity_description.is_on_fn(self.view)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Return the details of the state."""
-        if (view := self.view) is None:
-            return None
-        return self.entity_description.attributes_fn(view)
-
-    def shown(self) -> Any:
-        """Return what the binary sensor shows."""
-        return (self.is_on, self.extra_state_attributes)
+        return self.entity_description.attributes_fn(self.view)
 
 
 class LowStockEntity(MaterialEntity, BinarySensorEntity):
@@ -155,7 +127,3 @@ class LowStockEntity(MaterialEntity, BinarySensorEntity):
             "remaining_grams": material.remaining_grams,
             "reorder_threshold_grams": material.reorder_threshold_grams,
         }
-
-    def shown(self) -> Any:
-        """Return what the binary sensor shows."""
-        return (self.is_on, self.extra_state_attributes)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import FarmClient, PrinterStatus
+from .api import FarmClient, PrinterStatus, PrinterView
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterEntityDescription, PrinterView, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, async_add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
@@ -25,15 +24,6 @@ class PrinterButtonDescription(ButtonEntityDescription, PrinterEntityDescription
     push_fields: frozenset[str] = frozenset({"status"})
     available_fn: Callable[[PrinterView], bool]
     press_fn: Callable[[FarmClient, str], Awaitable[None]]
-
-
-def _clearable(view: PrinterView) -> bool:
-    """Return whether a print or an error left the bed to be cleared."""
-    if view.busy:
-        return False
-    return view.status in (PrinterStatus.FINISHED, PrinterStatus.ERROR) or (
-        view.printer.bed_clear_required
-    )
 
 
 BUTTONS: tuple[PrinterButtonDescription, ...] = (
@@ -58,7 +48,7 @@ BUTTONS: tuple[PrinterButtonDescription, ...] = (
     PrinterButtonDescription(
         key="clear_bed",
         translation_key="clear_bed",
-        available_fn=_clearable,
+        available_fn=lambda view: view.bed_clearable,
         press_fn=lambda client, printer_id: client.clear_bed(printer_id),
     ),
 )
@@ -70,15 +60,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up printfarm buttons based on a config entry."""
-    farm = entry.runtime_data.farm
-    hub = entry.runtime_data.hub
-    add_printer_entities(
-        entry,
-        async_add_entities,
-        lambda view, _push: (
-            PrinterButtonEntity(farm, hub, view.printer.id, description) for description in BUTTONS
-        ),
-    )
+    async_add_printer_entities(entry, async_add_entities, BUTTONS, PrinterButtonEntity)
 
 
 class PrinterButtonEntity(PrinterEntity, ButtonEntity):
@@ -89,17 +71,12 @@ class PrinterButtonEntity(PrinterEntity, ButtonEntity):
     @property
     def available(self) -> bool:
         """Return whether the printer is in a state where the button makes sense."""
-        view = self.view
-        return super().available and view is not None and self.entity_description.available_fn(view)
-
-    def shown(self) -> Any:
-        """Return what the button shows: only its availability."""
-        return None
+        return super().available and self.entity_description.available_fn(self.view)
 
     @printfarm_exception_handler
     async def async_press(self) -> None:
         """Send the command to the printer through the farm."""
-        client = self.coordinator.config_entry.runtime_data.client
-        await self.entity_description.press_fn(client, self.printer_id)
+        runtime = self.coordinator.config_entry.runtime_data
+        await self.entity_description.press_fn(runtime.client, self.printer_id)
         # Show the effect at once rather than at the next planned refresh
-        await self.coordinator.async_request_refresh()
+        await runtime.farm.async_request_refresh()

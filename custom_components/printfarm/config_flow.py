@@ -16,7 +16,6 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -33,10 +32,7 @@ from homeassistant.helpers.selector import (
 
 from .api import (
     Account,
-    AutoPrintFarm,
     BambuPrinterClient,
-    FarmClient,
-    Printago,
     PrintFarmAuthenticationError,
     PrintFarmConnectionError,
     PrintFarmError,
@@ -71,7 +67,7 @@ from .const import (
     SERVICE_PRINTAGO,
     SUBENTRY_PRINTER,
 )
-from .coordinator import PrintFarmConfigEntry
+from .coordinator import PrintFarmConfigEntry, create_client
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -141,25 +137,12 @@ def _farm_data(service: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _client(hass: HomeAssistant, data: Mapping[str, Any]) -> FarmClient:
-    """Return a client for the credentials the user entered."""
-    session = async_get_clientsession(hass)
-    if data[CONF_SERVICE] == SERVICE_PRINTAGO:
-        return Printago(
-            base_url=data[CONF_URL],
-            api_key=data[CONF_API_KEY],
-            store_id=data[CONF_STORE_ID],
-            session=session,
-        )
-    return AutoPrintFarm(base_url=data[CONF_URL], api_key=data[CONF_API_KEY], session=session)
-
-
 async def _validate(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> tuple[Account | None, dict[str, str]]:
     """Check the credentials against the farm; return its account or the form errors."""
     try:
-        account = await _client(hass, data).account()
+        account = await create_client(hass, data).account()
     except PrintFarmAuthenticationError:
         return None, {"base": "invalid_auth"}
     except PrintFarmPermissionError:

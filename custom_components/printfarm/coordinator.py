@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -17,28 +20,39 @@ from homeassistant.util import dt as dt_util
 from .api import (
     OPEN_JOB_STATUSES,
     Account,
+    AutoPrintFarm,
     FarmClient,
     FarmSummary,
     Job,
     Material,
+    Printago,
     Printer,
+    PrinterEvent,
+    PrinterState,
     PrinterStatus,
+    PrinterUpdate,
+    PrinterView,
     PrintFarmAuthenticationError,
+    PrintFarmConnectionError,
     PrintFarmError,
     PrintFarmRateLimitError,
     RateBudget,
 )
+from .connections import PrinterCommands, PrinterConnections
 from .const import (
+    CONF_BUDGET_SHARE,
+    CONF_LOW_STOCK_GRAMS,
     CONF_SERVICE,
+    CONF_STORE_ID,
+    DEFAULT_BUDGET_SHARE,
+    DEFAULT_LOW_STOCK_GRAMS,
     DOMAIN,
     LOGGER,
     MAX_REFRESH,
     MIN_REFRESH,
     REQUESTS_PER_REFRESH,
+    SERVICE_PRINTAGO,
 )
-
-if TYPE_CHECKING:
-    from .hub import PrinterHub
 
 # Part of the allowed budget planned for polling; the rest covers refreshes after actions
 # and after changes the farm reports.
@@ -50,14 +64,36 @@ UNKNOWN_BUDGET_REFRESH = timedelta(minutes=5)
 type PrintFarmConfigEntry = ConfigEntry[PrintFarmRuntimeData]
 
 
+def create_client(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any] | None = None
+) -> FarmClient:
+    """Return the farm service client of an entry's data and options (or of a flow's input)."""
+    options = options or {}
+    share = options.get(CONF_BUDGET_SHARE, DEFAULT_BUDGET_SHARE) / 100
+    session = async_get_clientsession(hass)
+    if data[CONF_SERVICE] == SERVICE_PRINTAGO:
+        return Printago(
+            base_url=data[CONF_URL],
+            api_key=data[CONF_API_KEY],
+            store_id=data[CONF_STORE_ID],
+            session=session,
+            budget_share=share,
+            low_stock_grams=options.get(CONF_LOW_STOCK_GRAMS, DEFAULT_LOW_STOCK_GRAMS),
+        )
+    return AutoPrintFarm(
+        base_url=data[CONF_URL], api_key=data[CONF_API_KEY], session=session, budget_share=share
+    )
+
+
 @dataclass(kw_only=True)
 class PrintFarmRuntimeData:
-    """Class to hold runtime data."""
+    """Class to hold runtime data: the farm's REST coordinator and one per printer."""
 
     client: FarmClient
     account: Account
     farm: FarmCoordinator
-    hub: PrinterHub
+    connections: PrinterConnections
+    printers: dict[str, PrinterCoordinator] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -198,3 +234,100 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             left = budget.reset_at - dt_util.utcnow()
             interval = max(interval, left * self._requests_per_refresh / max(budget.remaining, 1))
         return min(max(interval, MIN_REFRESH), MAX_REFRESH)
+
+
+# What a printer coordinator's update changed, beside the names of pushed fields: the farm's
+# view of the printer, its push connection, or a lifecycle event it pushed.
+FARM: Final = "farm"
+CONNECTION: Final = "connection"
+EVENT: Final = "event"
+FARM_CHANGED: Final = frozenset({FARM})
+CONNECTION_CHANGED: Final = frozenset({CONNECTION, "online"})
+EVENT_PUSHED: Final = frozenset({EVENT})
+
+
+class PrinterCoordinator(DataUpdateCoordinator[PrinterView]):
+    """Class to hold one printer: fed by the farm's refreshes and by the state it pushes.
+
+    It polls nothing: the farm coordinator hands it the farm's view of the printer, and the
+    printer's push connection (the library's callback) its pushed state, each with
+    `async_set_updated_data`. `changed` tells the listeners what the last update changed,
+    so that an entity showing none of it need not even compare.
+    """
+
+    config_entry: PrintFarmConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrintFarmConfigEntry,
+        view: PrinterView,
+        commands: PrinterCommands | None,
+    ) -> None:
+        """Initialize the coordinator with what is known of the printer."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title} {view.printer.name}",
+        )
+        self.printer_id = view.printer.id
+        self.commands = commands
+        self.farm_available = True
+        self.changed: frozenset[str] = frozenset()
+        self.event: PrinterEvent | None = None
+        self.data = view
+
+    @property
+    def has_push(self) -> bool:
+        """Return whether the printer's state is pushed (it has a push connection)."""
+        return self.commands is not None
+
+    @property
+    def available(self) -> bool:
+        """Return whether fresh pushed state of the printer is at hand."""
+        return self.data.pushed is not None
+
+    async def _async_update_data(self) -> PrinterView:
+        """Return the printer as it stands: its state comes by push, not by polling."""
+        return self.data
+
+    @callback
+    def async_push(self, update: PrinterUpdate) -> None:
+        """Take a state the printer pushed."""
+        self.changed = update.changed
+        self.async_set_updated_data(self.data.with_state(update.state))
+
+    @callback
+    def async_push_event(self, event: PrinterEvent) -> None:
+        """Tell the listeners of a lifecycle event the printer pushed."""
+        self.event = event
+        self.changed = EVENT_PUSHED
+        self.async_update_listeners()
+        self.event = None
+
+    @callback
+    def async_farm_update(self, printer: Printer, job: Job | None, *, available: bool) -> None:
+        """Take the farm's view of the printer after a refresh; tell only of a change."""
+        data = self.data
+        if data.printer == printer and data.job == job and self.farm_available == available:
+            return
+        self.farm_available = available
+        self.changed = FARM_CHANGED
+        self.async_set_updated_data(PrinterView(printer=printer, state=data.state, job=job))
+
+    @callback
+    def async_connection_changed(
+        self, commands: PrinterCommands | None, state: PrinterState | None
+    ) -> None:
+        """Take a new push connection (or none) and the state it starts from."""
+        self.commands = commands
+        self.changed = CONNECTION_CHANGED
+        self.async_set_updated_data(self.data.with_state(state))
+
+    def command(self) -> PrinterCommands:
+        """Return the printer's push connection for a command, or raise while it has none."""
+        if self.commands is None:
+            msg = "The printer's connection is not running"
+            raise PrintFarmConnectionError(msg)
+        return self.commands

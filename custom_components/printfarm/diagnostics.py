@@ -82,7 +82,8 @@ async def async_get_config_entry_diagnostics(
             "summary": dict(data.summary.raw),
             "pushed_state": {
                 printer_id: {"online": state.online, "raw": dict(state.raw)}
-                for printer_id, state in runtime.hub.states.items()
+                for printer_id, coordinator in runtime.printers.items()
+                if (state := coordinator.data.state) is not None
             },
         },
         TO_REDACT,

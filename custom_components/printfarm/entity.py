@@ -1,8 +1,8 @@
-"""Base entities for the printfarm integration."""
+"""Base entities for the printfarm integration, and the entities the farm gains and loses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -14,82 +14,33 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .api import PRINT_ERROR_CANCELLED, Job, Material, Printer, PrinterState, PrinterStatus
+from .api import Material, PrinterView
 from .const import DOMAIN
-from .coordinator import FarmCoordinator, PrintFarmConfigEntry
-from .hub import PrinterHub
+from .coordinator import (
+    CONNECTION,
+    FARM,
+    FarmCoordinator,
+    PrinterCoordinator,
+    PrintFarmConfigEntry,
+)
 
-
-@dataclass(frozen=True, kw_only=True)
-class PrinterView:
-    """What is known of one printer: the farm's view, its pushed state and its job."""
-
-    printer: Printer
-    state: PrinterState | None
-    job: Job | None
-
-    @property
-    def status(self) -> PrinterStatus:
-        """Return the printer status, pushed if fresh, else the farm's."""
-        if self.state is not None and self.state.online:
-            return self.state.status
-        return self.printer.status
-
-    @property
-    def progress(self) -> float | None:
-        """Return the print progress in percent, while printing or just finished."""
-        if not self.shows_job:
-            return None
-        if self.state is not None and self.state.online and self.state.progress is not None:
-            return self.state.progress
-        return self.printer.progress
-
-    @property
-    def busy(self) -> bool:
-        """Return whether a print is under way (preparing, printing or paused)."""
-        return self.status in BUSY_STATUSES
-
-    @property
-    def shows_job(self) -> bool:
-        """Return whether the printer shows a job: one under way, or one done on the bed."""
-        return self.busy or self.status is PrinterStatus.FINISHED
-
-    @property
-    def error_code(self) -> str | None:
-        """Return the printer's error code, or None without an error."""
-        state = self.state
-        if state is not None and state.online:
-            # A cancelled print leaves its code behind, but it is no error
-            if state.error_code and state.print_error != PRINT_ERROR_CANCELLED:
-                return state.error_code
-            serious = [h.code for h in state.health if h.severity <= SERIOUS_SEVERITY]
-            return serious[0] if serious else None
-        return self.printer.error
-
-    @property
-    def remaining_seconds(self) -> int | None:
-        """Return the estimated seconds until the print finishes, while printing."""
-        if not self.busy:
-            return None
-        state = self.state
-        if state is not None and state.online and state.remaining_seconds is not None:
-            return state.remaining_seconds
-        return self.printer.remaining_seconds
-
-
-BUSY_STATUSES = frozenset({PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED})
-# Health messages of severity 1 (fatal) and 2 (serious) are errors; 3 and 4 are notices.
-SERIOUS_SEVERITY = 2
+# Pushed fields that tell what a printer has (its model is known once it answered its version)
+CAPABILITY_FIELDS = frozenset({"model", "chamber", "lights", CONNECTION})
+# What every printer entity follows beside the fields it shows: the farm's view of the
+# printer, its connection, and whether its pushed state is fresh
+ALWAYS_FOLLOWED = frozenset({FARM, CONNECTION, "online"})
 
 
 @dataclass(frozen=True, kw_only=True)
 class PrinterEntityDescription(EntityDescription):
-    """Describe a printfarm printer entity: the pushed fields it shows."""
+    """Describe a printfarm printer entity: whether it exists and the pushed fields it shows."""
 
-    # Pushed fields the entity shows; an update touching none of them is skipped
+    # Pushed fields the entity shows; an update touching none of them is not even compared
     push_fields: frozenset[str] = frozenset()
     # Whether the entity shows pushed state only (unavailable while the printer is silent)
     push_only: bool = False
+    # Whether the printer has the entity, from what is known of it
+    exists_fn: Callable[[PrinterCoordinator], bool] = lambda _coordinator: True
 
 
 def account_id(entry: PrintFarmConfigEntry) -> str:
@@ -102,35 +53,38 @@ def printer_device_id(entry: PrintFarmConfigEntry, printer_id: str) -> str:
     return f"{account_id(entry)}_{printer_id}"
 
 
-class PrintFarmEntity(CoordinatorEntity[FarmCoordinator]):
-    """Defines a printfarm entity; its state is written only when what it shows changed."""
+class WrittenOnChange(Entity):
+    """An entity whose state is written only when what Home Assistant would show changed.
 
-    _attr_has_entity_name = True
+    Home Assistant drops a write of an unchanged state from its history, but still does the
+    work and fires `state_reported`; at a report per printer per second that is most writes.
+    """
+
     _written: Any = None
 
-    def shown(self) -> Any:
-        """Return what the entity shows; a change of it is written to the state machine."""
-        return None
+    def _shown(self) -> Any:
+        """Return what the state machine would show of the entity."""
+        if not self.available:
+            return None
+        return (self.state, self.extra_state_attributes)
 
     async def async_added_to_hass(self) -> None:
         """Remember what the entity showed when it was added."""
         await super().async_added_to_hass()
-        self._written = (self.available, self.shown())
+        self._written = self._shown()
 
     @callback
-    def _handle_coordinator_update(self) -> None:
-        self._write_if_changed()
-
-    @callback
-    def _write_if_changed(self) -> None:
-        snapshot = (self.available, self.shown())
-        if snapshot != self._written:
-            self._written = snapshot
+    def _async_write_if_changed(self) -> None:
+        shown = self._shown()
+        if shown != self._written:
+            self._written = shown
             self.async_write_ha_state()
 
 
-class FarmEntity(PrintFarmEntity):
+class FarmEntity(WrittenOnChange, CoordinatorEntity[FarmCoordinator]):
     """Defines an entity of the farm device."""
+
+    _attr_has_entity_name = True
 
     def __init__(self, coordinator: FarmCoordinator, description: EntityDescription) -> None:
         """Initialize the entity."""
@@ -140,76 +94,23 @@ class FarmEntity(PrintFarmEntity):
         self._attr_unique_id = f"{account_id(entry)}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, account_id(entry))})
 
-
-class PrinterEntity(PrintFarmEntity):
-    """Defines an entity of a printer device, fed by the farm and by pushed state."""
-
-    entity_description: PrinterEntityDescription
-
-    def __init__(
-        self,
-        coordinator: FarmCoordinator,
-        hub: PrinterHub,
-        printer_id: str,
-        description: PrinterEntityDescription,
-    ) -> None:
-        """Initialize the entity."""
-        super().__init__(coordinator=coordinator)
-        self.entity_description = description
-        self.hub = hub
-        self.printer_id = printer_id
-        entry = coordinator.config_entry
-        device_id = printer_device_id(entry, printer_id)
-        self._attr_unique_id = f"{device_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
-
-    @property
-    def view(self) -> PrinterView | None:
-        """Return what is known of the printer, or None when it left the farm."""
-        data = self.coordinator.data
-        if (printer := data.printers.get(self.printer_id)) is None:
-            return None
-        return PrinterView(
-            printer=printer,
-            state=self.hub.states.get(self.printer_id),
-            job=data.printer_jobs.get(self.printer_id),
-        )
-
-    @property
-    def available(self) -> bool:
-        """Return whether the printer's data is at hand."""
-        if self.printer_id not in self.coordinator.data.printers:
-            return False
-        if self.entity_description.push_only:
-            return self.hub.available(self.printer_id)
-        return self.coordinator.last_update_success or self.hub.available(self.printer_id)
-
-    async def async_added_to_hass(self) -> None:
-        """Listen to the pushed fields the entity shows (to every field if it names none)."""
-        await super().async_added_to_hass()
-        fields = self.entity_description.push_fields or None
-        self.async_on_remove(
-            self.hub.async_add_listener(self.printer_id, self._push_update, fields)
-        )
-
     @callback
-    def _push_update(self, _changed: frozenset[str]) -> None:
-        self._write_if_changed()
+    def _handle_coordinator_update(self) -> None:
+        self._async_write_if_changed()
 
 
-class MaterialEntity(PrintFarmEntity):
+class MaterialEntity(FarmEntity):
     """Defines an entity about one spool or stock item, on the farm device."""
 
     def __init__(
         self, coordinator: FarmCoordinator, material_id: str, description: EntityDescription
     ) -> None:
         """Initialize the entity, named after the material."""
-        super().__init__(coordinator=coordinator)
-        self.entity_description = description
+        super().__init__(coordinator, description)
         self.material_id = material_id
-        entry = coordinator.config_entry
-        self._attr_unique_id = f"{account_id(entry)}_{material_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, account_id(entry))})
+        self._attr_unique_id = (
+            f"{account_id(coordinator.config_entry)}_{material_id}_{description.key}"
+        )
         material = coordinator.data.materials[material_id]
         where = material.location or material_id[-6:]
         label = " ".join(part for part in (material.type, material.color, where) if part)
@@ -226,138 +127,152 @@ class MaterialEntity(PrintFarmEntity):
         return super().available and self.material is not None
 
 
-# Pushed fields that tell what a printer has (its model is known once it answered its version)
-CAPABILITY_FIELDS = frozenset({"model", "chamber", "lights"})
+class PrinterEntity(WrittenOnChange, CoordinatorEntity[PrinterCoordinator]):
+    """Defines an entity of a printer device, fed by its printer's coordinator."""
 
-type PrinterFactory = Callable[[PrinterView, bool], Iterable[Entity]]
-type MaterialFactory = Callable[[str], Iterable[Entity]]
+    _attr_has_entity_name = True
+    entity_description: PrinterEntityDescription
+
+    def __init__(
+        self, coordinator: PrinterCoordinator, description: PrinterEntityDescription
+    ) -> None:
+        """Initialize the entity."""
+        super().__init__(coordinator=coordinator)
+        self.entity_description = description
+        self.printer_id = coordinator.printer_id
+        self._followed = description.push_fields | ALWAYS_FOLLOWED
+        device_id = printer_device_id(coordinator.config_entry, coordinator.printer_id)
+        self._attr_unique_id = f"{device_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
+
+    @property
+    def view(self) -> PrinterView:
+        """Return what is known of the printer."""
+        return self.coordinator.data
+
+    @property
+    def available(self) -> bool:
+        """Return whether the printer's data is at hand."""
+        coordinator = self.coordinator
+        if self.entity_description.push_only:
+            return coordinator.available
+        return coordinator.farm_available or coordinator.available
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state if the update changed anything the entity shows."""
+        if self.coordinator.changed.isdisjoint(self._followed):
+            return
+        self._async_write_if_changed()
 
 
-class _DynamicEntities:
-    """Adds entities for printers and materials as the farm gains them, drops those it loses."""
+type EntityFactory[DescriptionT] = Callable[[PrinterCoordinator, DescriptionT], Entity]
+
+
+class _PrinterEntities[DescriptionT: PrinterEntityDescription]:
+    """Adds a printer's entities as the printer gains them, and drops those it loses.
+
+    Which entities a printer has follows from its coordinator (`exists_fn`): its push
+    connection and what it reported having. Those a removed connection alone fed leave the
+    entity registry, as they would be missing at the next setup.
+    """
 
     def __init__(
         self,
         entry: PrintFarmConfigEntry,
         async_add_entities: AddConfigEntryEntitiesCallback,
-        printer_factory: PrinterFactory,
-        material_factory: MaterialFactory | None,
+        descriptions: Iterable[DescriptionT],
+        factory: EntityFactory[DescriptionT],
     ) -> None:
         self.entry = entry
         self.async_add_entities = async_add_entities
-        self.printer_factory = printer_factory
-        self.material_factory = material_factory
-        self.added: dict[str, Entity] = {}
-        self.printers: set[str] = set()
-        self.listening: set[str] = set()
-        self.reported: set[str] = set()
-        self.materials: set[str] = set()
+        self.descriptions = tuple(descriptions)
+        self.factory = factory
+        # The entities added, by printer and description key
+        self.added: dict[str, dict[str, Entity]] = {}
 
-    def add(self, entities: Iterable[Entity]) -> None:
-        new = [entity for entity in entities if entity.unique_id not in self.added]
-        self.added.update((str(entity.unique_id), entity) for entity in new)
+    @callback
+    def farm_updated(self) -> None:
+        """Add the entities of printers new to the farm; forget those of printers gone."""
+        printers = self.entry.runtime_data.printers
+        for printer_id in self.added.keys() - printers.keys():
+            # Its device is removed, and its entities with it
+            del self.added[printer_id]
+        for printer_id in printers.keys() - self.added.keys():
+            coordinator = printers[printer_id]
+            self.added[printer_id] = {}
+            self.entry.async_on_unload(
+                coordinator.async_add_listener(partial(self.printer_updated, coordinator))
+            )
+            self.sync(coordinator)
+
+    @callback
+    def printer_updated(self, coordinator: PrinterCoordinator) -> None:
+        """Follow a printer's connection and what it reported having."""
+        if not coordinator.changed.isdisjoint(CAPABILITY_FIELDS):
+            self.sync(coordinator)
+
+    @callback
+    def sync(self, coordinator: PrinterCoordinator) -> None:
+        """Add the entities the printer has now; remove those it no longer has."""
+        if (added := self.added.get(coordinator.printer_id)) is None:
+            return
+        # Only a removed connection takes entities away; a new one reports what it has
+        removed = CONNECTION in coordinator.changed and not coordinator.has_push
+        new: list[Entity] = []
+        for description in self.descriptions:
+            exists = description.exists_fn(coordinator)
+            if exists and description.key not in added:
+                entity = self.factory(coordinator, description)
+                added[description.key] = entity
+                new.append(entity)
+            elif not exists and removed and description.key in added:
+                entity = added.pop(description.key)
+                registry = er.async_get(coordinator.hass)
+                if entity.entity_id and entity.entity_id in registry.entities:
+                    registry.async_remove(entity.entity_id)
         if new:
             self.async_add_entities(new)
 
-    def forget(self, prefix: str, *, remove: bool, keep: Container[str] = ()) -> None:
-        """Forget the entities whose unique ID starts with `prefix`, but those to keep.
 
-        Those forgotten are removed from the entity registry if asked.
-        """
-        registry = er.async_get(self.entry.runtime_data.farm.hass)
-        for unique_id in [key for key in self.added if key.startswith(prefix)]:
-            if unique_id in keep:
-                continue
-            entity = self.added.pop(unique_id)
-            if remove and entity.entity_id in registry.entities:
-                registry.async_remove(entity.entity_id)
-
-    def printer_entities(self, printer_id: str) -> list[Entity]:
-        """Return the entities of a farm printer, as what is known of it now allows."""
-        farm = self.entry.runtime_data.farm.data
-        hub = self.entry.runtime_data.hub
-        view = PrinterView(
-            printer=farm.printers[printer_id],
-            state=hub.states.get(printer_id),
-            job=farm.printer_jobs.get(printer_id),
-        )
-        return list(self.printer_factory(view, hub.has_push(printer_id)))
-
-    def printer(self, printer_id: str) -> None:
-        self.add(self.printer_entities(printer_id))
-
-    @callback
-    def connection_changed(self, printer_id: str) -> None:
-        """Add the entities a printer's connection allows; remove those a removed one took.
-
-        The entities only a connection feeds go with it, as they would at the next setup.
-        """
-        if printer_id not in self.printers:
-            return
-        # Its next report is a first one: it tells again what the printer has
-        self.reported.discard(printer_id)
-        entities = self.printer_entities(printer_id)
-        if not self.entry.runtime_data.hub.has_push(printer_id):
-            keep = {str(entity.unique_id) for entity in entities}
-            self.forget(f"{printer_device_id(self.entry, printer_id)}_", remove=True, keep=keep)
-        self.add(entities)
-
-    @callback
-    def pushed(self, printer_id: str, changed: frozenset[str]) -> None:
-        """Add the entities a printer's first report, or a report of what it has, allows."""
-        if printer_id not in self.printers:
-            return
-        if printer_id not in self.reported or changed & CAPABILITY_FIELDS:
-            self.reported.add(printer_id)
-            self.printer(printer_id)
-
-    @callback
-    def refresh(self) -> None:
-        runtime = self.entry.runtime_data
-        data = runtime.farm.data
-        # A printer that left the farm loses its device, and with it its entities
-        for printer_id in self.printers - data.printers.keys():
-            self.printers.discard(printer_id)
-            self.reported.discard(printer_id)
-            self.forget(f"{printer_device_id(self.entry, printer_id)}_", remove=False)
-        for printer_id in data.printers.keys() - self.printers:
-            self.printers.add(printer_id)
-            self.printer(printer_id)
-            if printer_id not in self.listening:
-                self.listening.add(printer_id)
-                # A first report changes every field, `online` with them; later ones matter
-                # only if they tell what the printer has
-                self.entry.async_on_unload(
-                    runtime.hub.async_add_listener(
-                        printer_id, partial(self.pushed, printer_id), CAPABILITY_FIELDS
-                    )
-                )
-        if self.material_factory is None:
-            return
-        for material_id in self.materials - data.materials.keys():
-            self.materials.discard(material_id)
-            self.forget(f"{account_id(self.entry)}_{material_id}_", remove=True)
-        for material_id in data.materials.keys() - self.materials:
-            self.materials.add(material_id)
-            self.add(self.material_factory(material_id))
+@callback
+def async_add_printer_entities[DescriptionT: PrinterEntityDescription](
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: Iterable[DescriptionT],
+    factory: EntityFactory[DescriptionT],
+) -> None:
+    """Add the entities of every printer, and of those the farm or a connection adds later."""
+    entities = _PrinterEntities(entry, async_add_entities, descriptions, factory)
+    entities.farm_updated()
+    entry.async_on_unload(entry.runtime_data.farm.async_add_listener(entities.farm_updated))
 
 
 @callback
-def add_printer_entities(
+def async_add_material_entities(
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    printer_factory: PrinterFactory,
-    material_factory: MaterialFactory | None = None,
+    factory: Callable[[str], Entity],
 ) -> None:
-    """Add entities for every printer and material, and for those the farm gains later.
+    """Add an entity for every material, and for those the farm gains later.
 
-    A printer's entities are made again once its first pushed state arrives, and when it
-    reports what it has, so entities that depend on it (a chamber sensor) appear then.
-    Those a printer's LAN connection feeds come and go with the connection.
+    Those of materials gone from the inventory leave the entity registry.
     """
-    dynamic = _DynamicEntities(entry, async_add_entities, printer_factory, material_factory)
-    dynamic.refresh()
-    entry.async_on_unload(entry.runtime_data.farm.async_add_listener(dynamic.refresh))
-    entry.async_on_unload(
-        entry.runtime_data.hub.async_add_connection_listener(dynamic.connection_changed)
-    )
+    farm = entry.runtime_data.farm
+    added: dict[str, Entity] = {}
+
+    @callback
+    def farm_updated() -> None:
+        materials = farm.data.materials
+        registry = er.async_get(farm.hass)
+        for material_id in added.keys() - materials.keys():
+            entity = added.pop(material_id)
+            if entity.entity_id and entity.entity_id in registry.entities:
+                registry.async_remove(entity.entity_id)
+        new = {material_id: factory(material_id) for material_id in materials.keys() - added}
+        added.update(new)
+        if new:
+            async_add_entities(new.values())
+
+    farm_updated()
+    entry.async_on_unload(farm.async_add_listener(farm_updated))

@@ -9,10 +9,10 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import Job, PrinterEvent, PrinterStatus
+from .api import Job, PrinterStatus, PrinterView, farm_event
 from .const import EVENT_TYPES
-from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterEntityDescription, PrinterView, add_printer_entities
+from .coordinator import EVENT, FARM, PrinterCoordinator, PrintFarmConfigEntry
+from .entity import PrinterEntity, PrinterEntityDescription, async_add_printer_entities
 
 PARALLEL_UPDATES = 0
 
@@ -27,27 +27,8 @@ PRINT_EVENT = PrinterEventDescription(
     translation_key="print",
     event_types=list(EVENT_TYPES),
     # Events come on their own; pushed state matters only for availability
-    push_fields=frozenset({"online"}),
+    push_fields=frozenset({"online", EVENT}),
 )
-
-# Farm-reported status changes that mean a lifecycle event, for printers without pushed state.
-TRANSITIONS: dict[tuple[PrinterStatus, PrinterStatus], str] = {
-    **{
-        (old, new): "print_started"
-        for old in (PrinterStatus.IDLE, PrinterStatus.FINISHED, PrinterStatus.ERROR)
-        for new in (PrinterStatus.PREPARING, PrinterStatus.PRINTING)
-    },
-    **{
-        (old, PrinterStatus.ERROR): "print_failed"
-        for old in (PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED)
-    },
-    (PrinterStatus.PRINTING, PrinterStatus.PAUSED): "print_paused",
-    (PrinterStatus.PAUSED, PrinterStatus.PRINTING): "print_resumed",
-    (PrinterStatus.PRINTING, PrinterStatus.FINISHED): "print_finished",
-    # A print that ends while preparing or paused was stopped
-    (PrinterStatus.PREPARING, PrinterStatus.FINISHED): "print_cancelled",
-    (PrinterStatus.PAUSED, PrinterStatus.FINISHED): "print_cancelled",
-}
 
 
 async def async_setup_entry(
@@ -56,13 +37,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up printfarm event entities based on a config entry."""
-    farm = entry.runtime_data.farm
-    hub = entry.runtime_data.hub
-    add_printer_entities(
-        entry,
-        async_add_entities,
-        lambda view, _push: [PrintEventEntity(farm, hub, view.printer.id, PRINT_EVENT)],
-    )
+    async_add_printer_entities(entry, async_add_entities, [PRINT_EVENT], PrintEventEntity)
 
 
 def _farm_event_data(view: PrinterView, job: Job | None) -> dict[str, Any]:
@@ -76,38 +51,41 @@ def _farm_event_data(view: PrinterView, job: Job | None) -> dict[str, Any]:
 
 
 class PrintEventEntity(PrinterEntity, EventEntity):
-    """Defines the print lifecycle events of a printer, for automations."""
+    """Defines the print lifecycle events of a printer, for automations.
+
+    A printer that pushes its state tells its own events; for the others they follow from
+    the status changes the farm reports.
+    """
 
     entity_description: PrinterEventDescription
-    _status: PrinterStatus | None = None
-    # The farm lists open jobs only: remember the last one, for the event that ends it
-    _job: Job | None = None
 
-    async def async_added_to_hass(self) -> None:
-        """Listen to the printer's lifecycle events."""
-        await super().async_added_to_hass()
-        if (view := self.view) is not None:
-            self._status = view.printer.status
-        self.async_on_remove(self.hub.async_add_event_listener(self.printer_id, self._pushed))
-
-    @callback
-    def _pushed(self, event: PrinterEvent) -> None:
-        if event.type.value in EVENT_TYPES:
-            self._trigger_event(event.type.value, dict(event.data))
-            self.async_write_ha_state()
+    def __init__(
+        self, coordinator: PrinterCoordinator, description: PrinterEventDescription
+    ) -> None:
+        """Initialize the entity with the farm's status of the printer."""
+        super().__init__(coordinator, description)
+        self._status: PrinterStatus = coordinator.data.printer.status
+        # The farm lists open jobs only: remember the last one, for the event that ends it
+        self._job: Job | None = coordinator.data.job
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        """Derive events from the farm's view when the printer pushes no state."""
-        view = self.view
-        if view is not None:
+        coordinator = self.coordinator
+        if EVENT in coordinator.changed:
+            event = coordinator.event
+            if event is not None and event.type.value in EVENT_TYPES:
+                self._trigger_event(event.type.value, dict(event.data))
+                self.async_write_ha_state()
+            return
+        if FARM in coordinator.changed:
+            view = self.view
             # Followed also while the printer pushes its own events, so that a connection
             # removed later does not compare with a status from before it
             old, self._status = self._status, view.printer.status
             job, self._job = view.job or self._job, view.job
-            event_type = TRANSITIONS.get((old, view.printer.status)) if old is not None else None
-            if event_type and not self.hub.has_push(self.printer_id):
-                self._trigger_event(event_type, _farm_event_data(view, job))
+            event_type = farm_event(old, view.printer.status)
+            if event_type is not None and not coordinator.has_push:
+                self._trigger_event(event_type.value, _farm_event_data(view, job))
                 self.async_write_ha_state()
                 return
         super()._handle_coordinator_update()

@@ -12,10 +12,9 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import intent
 from homeassistant.util import dt as dt_util
 
-from .api import PrinterStatus
+from .api import PrinterStatus, PrinterView
 from .const import DOMAIN
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterView
 
 INTENT_QUEUE = "PrintFarmQueue"
 INTENT_PRINTER = "PrintFarmPrinter"
@@ -33,19 +32,11 @@ def _loaded_entries(hass: HomeAssistant) -> list[PrintFarmConfigEntry]:
 
 
 def _views(hass: HomeAssistant) -> list[PrinterView]:
-    views: list[PrinterView] = []
-    for entry in _loaded_entries(hass):
-        runtime = entry.runtime_data
-        data = runtime.farm.data
-        views.extend(
-            PrinterView(
-                printer=printer,
-                state=runtime.hub.states.get(printer.id),
-                job=data.printer_jobs.get(printer.id),
-            )
-            for printer in data.printers.values()
-        )
-    return views
+    return [
+        coordinator.data
+        for entry in _loaded_entries(hass)
+        for coordinator in entry.runtime_data.printers.values()
+    ]
 
 
 def _spoken(name: str) -> str:

@@ -11,8 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHAMBER_LIGHT
-from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterEntityDescription, add_printer_entities
+from .coordinator import PrinterCoordinator, PrintFarmConfigEntry
+from .entity import PrinterEntity, PrinterEntityDescription, async_add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
@@ -23,9 +23,16 @@ class PrinterLightDescription(LightEntityDescription, PrinterEntityDescription):
     """Describe a printfarm printer light."""
 
 
+def _has_chamber_light(coordinator: PrinterCoordinator) -> bool:
+    """Return whether the printer has reported a chamber light its connection can switch."""
+    state = coordinator.data.state
+    return coordinator.has_push and state is not None and CHAMBER_LIGHT in state.lights
+
+
 CHAMBER_LIGHT_DESCRIPTION = PrinterLightDescription(
     key=CHAMBER_LIGHT,
     translation_key=CHAMBER_LIGHT,
+    exists_fn=_has_chamber_light,
     push_fields=frozenset({"lights"}),
     push_only=True,
 )
@@ -37,23 +44,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up printfarm lights based on a config entry."""
-    farm = entry.runtime_data.farm
-    hub = entry.runtime_data.hub
-    add_printer_entities(
-        entry,
-        async_add_entities,
-        lambda view, _push: (
-            [ChamberLightEntity(farm, hub, view.printer.id, CHAMBER_LIGHT_DESCRIPTION)]
-            if hub.has_light(view.printer.id)
-            and view.state is not None
-            and CHAMBER_LIGHT in view.state.lights
-            else []
-        ),
+    async_add_printer_entities(
+        entry, async_add_entities, [CHAMBER_LIGHT_DESCRIPTION], ChamberLightEntity
     )
 
 
 class ChamberLightEntity(PrinterEntity, LightEntity):
-    """Defines the chamber light of a printer reached on the LAN."""
+    """Defines the chamber light of a printer."""
 
     _attr_color_mode = ColorMode.ONOFF
     _attr_supported_color_modes = {ColorMode.ONOFF}
@@ -62,19 +59,15 @@ class ChamberLightEntity(PrinterEntity, LightEntity):
     @property
     def is_on(self) -> bool | None:
         """Return whether the light is on."""
-        state = self.hub.states.get(self.printer_id)
+        state = self.view.state
         return state.lights.get(CHAMBER_LIGHT) if state else None
-
-    def shown(self) -> Any:
-        """Return what the light shows."""
-        return self.is_on
 
     @printfarm_exception_handler
     async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Switch the light on."""
-        await self.hub.async_set_light(self.printer_id, on=True)
+        await self.coordinator.command().async_set_light(on=True)
 
     @printfarm_exception_handler
     async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Switch the light off."""
-        await self.hub.async_set_light(self.printer_id, on=False)
+        await self.coordinator.command().async_set_light(on=False)

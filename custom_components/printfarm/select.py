@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
@@ -12,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import SPEED_LEVELS
 from .coordinator import PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterEntityDescription, add_printer_entities
+from .entity import PrinterEntity, PrinterEntityDescription, async_add_printer_entities
 from .helpers import printfarm_exception_handler
 
 PARALLEL_UPDATES = 1
@@ -28,6 +27,10 @@ PRINT_SPEED = PrinterSelectDescription(
     translation_key="print_speed",
     entity_category=EntityCategory.CONFIG,
     options=list(SPEED_LEVELS.values()),
+    # Printers whose connection takes a speed command (Bambu on the LAN; Printago has none)
+    exists_fn=lambda coordinator: (
+        coordinator.commands is not None and coordinator.commands.has_speed
+    ),
     push_fields=frozenset({"speed_level"}),
     push_only=True,
 )
@@ -40,17 +43,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up printfarm selects based on a config entry."""
-    farm = entry.runtime_data.farm
-    hub = entry.runtime_data.hub
-    add_printer_entities(
-        entry,
-        async_add_entities,
-        lambda view, _push: (
-            [PrintSpeedEntity(farm, hub, view.printer.id, PRINT_SPEED)]
-            if hub.has_speed(view.printer.id)
-            else []
-        ),
-    )
+    async_add_printer_entities(entry, async_add_entities, [PRINT_SPEED], PrintSpeedEntity)
 
 
 class PrintSpeedEntity(PrinterEntity, SelectEntity):
@@ -61,16 +54,12 @@ class PrintSpeedEntity(PrinterEntity, SelectEntity):
     @property
     def current_option(self) -> str | None:
         """Return the print speed."""
-        state = self.hub.states.get(self.printer_id)
+        state = self.view.state
         if state is None or state.speed_level is None:
             return None
         return SPEED_LEVELS.get(state.speed_level)
 
-    def shown(self) -> Any:
-        """Return what the select shows."""
-        return self.current_option
-
     @printfarm_exception_handler
     async def async_select_option(self, option: str) -> None:
         """Set the print speed."""
-        await self.hub.async_set_speed(self.printer_id, LEVELS[option])
+        await self.coordinator.command().async_set_speed(LEVELS[option])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -26,21 +25,21 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .api import PrinterStatus
+from .api import PrinterStatus, PrinterView
 from .const import FINISH_TIME_TOLERANCE
-from .coordinator import FarmCoordinator, FarmData, PrintFarmConfigEntry
+from .coordinator import FarmData, PrinterCoordinator, PrintFarmConfigEntry
 from .entity import (
     FarmEntity,
     MaterialEntity,
     PrinterEntity,
     PrinterEntityDescription,
-    PrinterView,
-    add_printer_entities,
+    async_add_material_entities,
+    async_add_printer_entities,
 )
-from .hub import PrinterHub
 
 PARALLEL_UPDATES = 0
 
+FINISH_KEY = "estimated_finish"
 PRINTER_STATUSES = [status.value for status in PrinterStatus]
 
 
@@ -48,7 +47,6 @@ PRINTER_STATUSES = [status.value for status in PrinterStatus]
 class PrinterSensorDescription(SensorEntityDescription, PrinterEntityDescription):
     """Describe a printfarm printer sensor."""
 
-    exists_fn: Callable[[PrinterView, bool], bool] = lambda _view, _push: True
     value_fn: Callable[[PrinterView], StateType | datetime]
 
 
@@ -57,6 +55,11 @@ class FarmSensorDescription(SensorEntityDescription):
     """Describe a printfarm farm sensor."""
 
     value_fn: Callable[[FarmData], StateType]
+
+
+def _pushed(coordinator: PrinterCoordinator) -> bool:
+    """Return whether the printer pushes its state: only then has it live readings."""
+    return coordinator.has_push
 
 
 def _temperature(
@@ -71,40 +74,11 @@ def _temperature(
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_registry_enabled_default=enabled,
-        exists_fn=lambda _view, push: push,
+        exists_fn=_pushed,
         push_fields=frozenset({field}),
         push_only=True,
         value_fn=lambda view: getattr(getattr(view.state, field), attr) if view.state else None,
     )
-
-
-def _filament(view: PrinterView) -> str | None:
-    """Return the type and colour of the filament feeding the nozzle."""
-    state = view.state
-    if state is None or state.active_tray is None:
-        return None
-    for tray in state.trays:
-        if tray.tray_id == state.active_tray and tray.loaded:
-            return " ".join(part for part in (tray.type, tray.color) if part) or None
-    return None
-
-
-def _job_name(view: PrinterView) -> str | None:
-    """Return the name of the job on the printer: the farm's, or the one the printer reports."""
-    if not view.shows_job:
-        return None
-    if view.job is not None:
-        return view.job.name
-    return view.state.job_name if view.state else None
-
-
-def _job_file(view: PrinterView) -> str | None:
-    """Return the file of the job on the printer: the farm's, or the one the printer reports."""
-    if not view.shows_job:
-        return None
-    if view.job is not None and view.job.file:
-        return view.job.file
-    return view.state.file if view.state else None
 
 
 PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
@@ -140,20 +114,20 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="current_job",
         translation_key="current_job",
         push_fields=frozenset({"job_name", "status"}),
-        value_fn=_job_name,
+        value_fn=lambda view: view.job_name,
     ),
     PrinterSensorDescription(
         key="current_file",
         translation_key="current_file",
         entity_registry_enabled_default=False,
         push_fields=frozenset({"file", "status"}),
-        value_fn=_job_file,
+        value_fn=lambda view: view.job_file,
     ),
     PrinterSensorDescription(
         key="current_layer",
         translation_key="current_layer",
         state_class=SensorStateClass.MEASUREMENT,
-        exists_fn=lambda _view, push: push,
+        exists_fn=_pushed,
         push_fields=frozenset({"layer", "status"}),
         push_only=True,
         value_fn=lambda view: view.state.layer if view.state and view.shows_job else None,
@@ -162,7 +136,7 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="total_layers",
         translation_key="total_layers",
         entity_registry_enabled_default=False,
-        exists_fn=lambda _view, push: push,
+        exists_fn=_pushed,
         push_fields=frozenset({"total_layers", "status"}),
         push_only=True,
         value_fn=lambda view: view.state.total_layers if view.state and view.shows_job else None,
@@ -178,8 +152,10 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        exists_fn=lambda view, push: (
-            push and view.state is not None and view.state.chamber is not None
+        exists_fn=lambda coordinator: (
+            coordinator.has_push
+            and coordinator.data.state is not None
+            and coordinator.data.state.chamber is not None
         ),
         push_fields=frozenset({"chamber"}),
         push_only=True,
@@ -190,10 +166,10 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="active_filament",
         translation_key="active_filament",
-        exists_fn=lambda _view, push: push,
+        exists_fn=_pushed,
         push_fields=frozenset({"active_tray", "trays"}),
         push_only=True,
-        value_fn=_filament,
+        value_fn=lambda view: view.active_filament,
     ),
     PrinterSensorDescription(
         key="wifi_signal",
@@ -202,7 +178,7 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
-        exists_fn=lambda _view, push: push,
+        exists_fn=_pushed,
         push_fields=frozenset({"wifi_signal"}),
         push_only=True,
         value_fn=lambda view: view.state.wifi_signal if view.state else None,
@@ -214,14 +190,14 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         push_fields=frozenset({"error_code", "health"}),
         value_fn=lambda view: view.error_code,
     ),
-)
-
-FINISH_SENSOR = PrinterSensorDescription(
-    key="estimated_finish",
-    translation_key="estimated_finish",
-    device_class=SensorDeviceClass.TIMESTAMP,
-    push_fields=frozenset({"remaining_seconds", "status"}),
-    value_fn=lambda view: None,
+    PrinterSensorDescription(
+        key=FINISH_KEY,
+        translation_key=FINISH_KEY,
+        device_class=SensorDeviceClass.TIMESTAMP,
+        push_fields=frozenset({"remaining_seconds", "status"}),
+        # FinishSensorEntity keeps the time steady while the estimate holds
+        value_fn=lambda _view: None,
+    ),
 )
 
 FARM_SENSORS: tuple[FarmSensorDescription, ...] = (
@@ -294,20 +270,21 @@ async def async_setup_entry(
     """Set up printfarm sensors based on a config entry."""
     farm = entry.runtime_data.farm
     async_add_entities(FarmSensorEntity(farm, description) for description in FARM_SENSORS)
-
-    add_printer_entities(
+    async_add_printer_entities(entry, async_add_entities, PRINTER_SENSORS, _printer_sensor)
+    async_add_material_entities(
         entry,
         async_add_entities,
-        lambda view, push: [
-            *(
-                PrinterSensorEntity(farm, entry.runtime_data.hub, view.printer.id, description)
-                for description in PRINTER_SENSORS
-                if description.exists_fn(view, push)
-            ),
-            FinishSensorEntity(farm, entry.runtime_data.hub, view.printer.id, FINISH_SENSOR),
-        ],
-        lambda material_id: [MaterialRemainingEntity(farm, material_id, MATERIAL_REMAINING)],
+        lambda material_id: MaterialRemainingEntity(farm, material_id, MATERIAL_REMAINING),
     )
+
+
+def _printer_sensor(
+    coordinator: PrinterCoordinator, description: PrinterSensorDescription
+) -> PrinterSensorEntity:
+    """Return a printer sensor; the estimated finish keeps steady while the estimate holds."""
+    if description.key == FINISH_KEY:
+        return FinishSensorEntity(coordinator, description)
+    return PrinterSensorEntity(coordinator, description)
 
 
 class FarmSensorEntity(FarmEntity, SensorEntity):
@@ -320,10 +297,6 @@ class FarmSensorEntity(FarmEntity, SensorEntity):
         """Return the state of the sensor."""
         return self.entity_description.value_fn(self.coordinator.data)
 
-    def shown(self) -> Any:
-        """Return what the sensor shows."""
-        return self.native_value
-
 
 class PrinterSensorEntity(PrinterEntity, SensorEntity):
     """Defines a printfarm printer sensor."""
@@ -331,51 +304,34 @@ class PrinterSensorEntity(PrinterEntity, SensorEntity):
     entity_description: PrinterSensorDescription
 
     def __init__(
-        self,
-        coordinator: FarmCoordinator,
-        hub: PrinterHub,
-        printer_id: str,
-        description: PrinterSensorDescription,
+        self, coordinator: PrinterCoordinator, description: PrinterSensorDescription
     ) -> None:
         """Initialize the sensor; the status sensor is the device's main entity."""
-        super().__init__(coordinator, hub, printer_id, description)
+        super().__init__(coordinator, description)
         if description.key == "status":
             self._attr_name = None
 
     @property
     def native_value(self) -> StateType | datetime:
         """Return the state of the sensor."""
-        if (view := self.view) is None:
-            return None
-        return self.entity_description.value_fn(view)
-
-    def shown(self) -> Any:
-        """Return what the sensor shows."""
-        return self.native_value
+        return self.entity_description.value_fn(self.view)
 
 
-class FinishSensorEntity(PrinterEntity, SensorEntity):
+class FinishSensorEntity(PrinterSensorEntity):
     """Defines the estimated finish time of a print, steady while the estimate holds."""
 
-    entity_description: PrinterSensorDescription
     _finish: datetime | None = None
 
     @property
     def native_value(self) -> datetime | None:
         """Return when the print will finish; the time moves only when the estimate does."""
-        view = self.view
-        remaining = view.remaining_seconds if view and view.busy else None
-        if remaining is None:
+        if (remaining := self.view.remaining_seconds) is None:
             self._finish = None
             return None
         finish = (dt_util.utcnow() + timedelta(seconds=remaining)).replace(microsecond=0)
         if self._finish is None or abs(finish - self._finish) > FINISH_TIME_TOLERANCE:
             self._finish = finish
         return self._finish
-
-    def shown(self) -> Any:
-        """Return what the sensor shows."""
-        return self.native_value
 
 
 class MaterialRemainingEntity(MaterialEntity, SensorEntity):
@@ -386,7 +342,3 @@ class MaterialRemainingEntity(MaterialEntity, SensorEntity):
         """Return the remaining grams."""
         material = self.material
         return material.remaining_grams if material else None
-
-    def shown(self) -> Any:
-        """Return what the sensor shows."""
-        return self.native_value

@@ -211,9 +211,7 @@ async def test_user_flow_errors(
 async def test_user_flow_unknown_error(hass: HomeAssistant, sim: FarmSim) -> None:
     """Test an unexpected error shows unknown and the flow recovers."""
     result = await start_user_flow(hass, SERVICE_AUTOPRINTFARM)
-    with patch(
-        "custom_components.printfarm.config_flow.AutoPrintFarm.account", side_effect=Exception
-    ):
+    with patch("custom_components.printfarm.api.AutoPrintFarm.account", side_effect=Exception):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], farm_input(sim, SERVICE_AUTOPRINTFARM)
         )

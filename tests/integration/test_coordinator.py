@@ -46,8 +46,11 @@ def _now() -> float:
 def frozen(freezer: FrozenDateTimeFactory) -> Iterator[FrozenDateTimeFactory]:
     """Freeze time; the clients count their request budget on the frozen clock too."""
     with (
-        patch("custom_components.printfarm.AutoPrintFarm", partial(AutoPrintFarm, clock=_now)),
-        patch("custom_components.printfarm.Printago", partial(Printago, clock=_now)),
+        patch(
+            "custom_components.printfarm.coordinator.AutoPrintFarm",
+            partial(AutoPrintFarm, clock=_now),
+        ),
+        patch("custom_components.printfarm.coordinator.Printago", partial(Printago, clock=_now)),
     ):
         yield freezer
 

@@ -39,7 +39,9 @@ async def sim() -> AsyncIterator[FarmSim]:
 @pytest.fixture(autouse=True)
 def scaled_budget() -> Iterator[None]:
     """Give the client the same scaled budget."""
-    with patch("custom_components.printfarm.Printago", partial(Printago, rate_windows=LIMITS)):
+    with patch(
+        "custom_components.printfarm.coordinator.Printago", partial(Printago, rate_windows=LIMITS)
+    ):
         yield
 
 

@@ -112,42 +112,6 @@ async def test_write_only_on_change(
     assert len(writes) < sim.ctx.counters.mqtt_published[x1c] - published
 
 
-async def test_listeners_told_only_of_their_fields(
-    hass: HomeAssistant, sim: FarmSim, init_integration: MockConfigEntry
-) -> None:
-    """Test a pushed change reaches the listeners of the changed fields, not the others."""
-    await wait_for(hass, lambda: idle_and_stable(hass))
-    hub = init_integration.runtime_data.hub
-    x1c = printer_id(sim, "X1C-01")
-    nozzle: list[frozenset[str]] = []
-    every: list[frozenset[str]] = []
-    stop_nozzle = hub.async_add_listener(x1c, nozzle.append, frozenset({"nozzle"}))
-    stop_every = hub.async_add_listener(x1c, every.append)
-
-    # Heating the bed is told to those listening to every field only
-    sim.world.set_targets(x1c, bed=60)
-    await wait_for(hass, lambda: float(value(hass, "sensor.x1c_01_bed_temperature") or 0) > 26)
-    assert every
-    assert all("bed" in changed for changed in every)
-    assert nozzle == []
-
-    # Heating the nozzle is told to both, each change once
-    told = len(every)
-    sim.world.set_targets(x1c, nozzle=60)
-    await wait_for(hass, lambda: float(value(hass, "sensor.x1c_01_nozzle_temperature") or 0) > 26)
-    assert nozzle
-    assert all("nozzle" in changed for changed in nozzle)
-    assert [changed for changed in every[told:] if "nozzle" in changed] == nozzle
-
-    # Removed listeners hear nothing more
-    stop_nozzle()
-    stop_every()
-    heard = (len(nozzle), len(every))
-    sim.world.set_targets(x1c, nozzle=25, bed=25)
-    await wait_for(hass, lambda: float(value(hass, "sensor.x1c_01_nozzle_temperature") or 99) < 59)
-    assert (len(nozzle), len(every)) == heard
-
-
 async def test_farm_entities_write_only_on_change(
     hass: HomeAssistant,
     sim: FarmSim,

@@ -17,7 +17,6 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.printfarm.api import PrintFarmConnectionError
 from custom_components.printfarm.const import (
     CONF_ACCESS_CODE,
     CONF_PRINTER_ID,
@@ -288,15 +287,16 @@ async def test_removed_connection_replays_no_print_event(hass: HomeAssistant, si
 
 
 async def test_no_connection_after_unload(hass: HomeAssistant, sim: FarmSim) -> None:
-    """Test a connection change still queued at unload connects nothing, and commands refuse."""
+    """Test a connection change still queued at unload connects nothing."""
     entry = await setup_entry(hass, autoprintfarm_entry(sim))
-    hub = entry.runtime_data.hub
     x1c = sim_printer(sim, "X1C-01")["autoprintfarm_id"]
     await wait_for(hass, lambda: broker_clients(sim, x1c) == 1)
-    await unload(hass, sim, entry)
+    subentry = next(iter(entry.subentries.values()))
 
-    await hub.async_update_connections()
-    assert not hub.has_push(x1c)
-    with pytest.raises(PrintFarmConnectionError, match="not running"):
-        await hub.async_set_light(x1c, on=True)
+    # The change is told to the entry as a task of its own, which runs after the unload
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, CONF_ACCESS_CODE: "changed"}
+    )
+    await unload(hass, sim, entry)
+    await hass.async_block_till_done()
     assert broker_clients(sim, x1c) == 0

@@ -16,7 +16,7 @@ from .errors import (
     PrintFarmTimeoutError,
     PrintFarmValidationError,
 )
-from .events import PRINT_ERROR_CANCELLED, derive_events
+from .events import PRINT_ERROR_CANCELLED, derive_events, farm_event
 from .farm import FarmClient
 from .models import (
     ACTIVE_JOB_STATUSES,
@@ -45,9 +45,11 @@ from .state import (
     Temperature,
 )
 from .transport.http import RetryPolicy
+from .view import BUSY_STATUSES, PrinterView
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",
+    "BUSY_STATUSES",
     "OPEN_JOB_STATUSES",
     "PRINT_ERROR_CANCELLED",
     "Account",
@@ -84,6 +86,7 @@ __all__ = [
     "PrinterState",
     "PrinterStatus",
     "PrinterUpdate",
+    "PrinterView",
     "RateBudget",
     "RetryPolicy",
     "Temperature",
@@ -91,5 +94,6 @@ __all__ = [
     "async_create_ssl_context",
     "create_ssl_context",
     "derive_events",
+    "farm_event",
     "verify_webhook_signature",
 ]

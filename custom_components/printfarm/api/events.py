@@ -165,6 +165,32 @@ def build_events(
     return events
 
 
+# Status changes the farm reports between two polls that mean a lifecycle event, for
+# printers that push no state of their own.
+_FARM_TRANSITIONS: Final[dict[tuple[PrinterStatus, PrinterStatus], PrinterEventType]] = {
+    **{
+        (old, new): PrinterEventType.PRINT_STARTED
+        for old in (PrinterStatus.IDLE, PrinterStatus.FINISHED, PrinterStatus.ERROR)
+        for new in (PrinterStatus.PREPARING, PrinterStatus.PRINTING)
+    },
+    **{
+        (old, PrinterStatus.ERROR): PrinterEventType.PRINT_FAILED
+        for old in (PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED)
+    },
+    (PrinterStatus.PRINTING, PrinterStatus.PAUSED): PrinterEventType.PRINT_PAUSED,
+    (PrinterStatus.PAUSED, PrinterStatus.PRINTING): PrinterEventType.PRINT_RESUMED,
+    (PrinterStatus.PRINTING, PrinterStatus.FINISHED): PrinterEventType.PRINT_FINISHED,
+    # A print that ends while preparing or paused was stopped
+    (PrinterStatus.PREPARING, PrinterStatus.FINISHED): PrinterEventType.PRINT_CANCELLED,
+    (PrinterStatus.PAUSED, PrinterStatus.FINISHED): PrinterEventType.PRINT_CANCELLED,
+}
+
+
+def farm_event(old: PrinterStatus, new: PrinterStatus) -> PrinterEventType | None:
+    """Return the lifecycle event a change of the farm's printer status means, if any."""
+    return _FARM_TRANSITIONS.get((old, new))
+
+
 def call_safely[T](callback: Callable[[T], None], argument: T) -> None:
     """Call a consumer's callback; an exception in it is logged, never raised into the client."""
     try:
