@@ -1,10 +1,10 @@
 """MQTT connections driven by the asyncio event loop, with no thread per connection.
 
 paho's `connect()` blocks for the TCP connect, the TLS handshake and the WebSocket upgrade.
-That one short step runs in the loop's default executor (shared and bounded by a semaphore
-per loop; a timeout shuts the socket down so the thread is freed at once); after it, every
-read, write and keepalive runs on the event loop through socket readiness callbacks, the
-way Home Assistant's own MQTT client drives paho.
+That one short step runs in the loop's default executor (shared, and bounded by a semaphore
+per loop; paho's own connect timeout bounds each blocking step); after it, every read, write
+and keepalive runs on the event loop through socket readiness callbacks, the way Home
+Assistant's own MQTT client drives paho. Only paho's public API is used.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import ssl
 import weakref
 from collections.abc import Callable
@@ -71,51 +70,6 @@ def _connack_code(reason: ReasonCode) -> int:
     return CONNACK_CODES.get(int(reason.value), -1)
 
 
-class _PahoClient(paho.Client):
-    """A paho client whose connection can be shut down while `connect()` blocks in a thread."""
-
-    # A duplicate of the TCP socket: shutting it down ends a TLS or WebSocket handshake
-    # in progress, and as it is our own descriptor it can never be a reused one.
-    handle: socket.socket | None = None
-    aborted: bool = False
-
-    def _create_socket_connection(self) -> socket.socket:
-        sock = super()._create_socket_connection()
-        self.handle = sock.dup()
-        if self.aborted:
-            _shutdown(self.handle)
-        return sock
-
-    def abort_connect(self) -> None:
-        """Shut the connection down, so a handshake in progress fails now."""
-        self.aborted = True
-        if (handle := self.handle) is not None:
-            _shutdown(handle)
-
-    def release(self) -> None:
-        """Close the duplicate socket once connect() returned."""
-        handle, self.handle = self.handle, None
-        if handle is not None:
-            handle.close()
-
-    def _handle_on_message(self, message: paho.MQTTMessage) -> None:
-        """Hand every message to the one `on_message` callback of the connection.
-
-        paho first looks the topic up among the callbacks of `message_callback_add` (which
-        are never used here); its matcher builds a self-referencing closure per message,
-        garbage only the cycle collector frees, which at a report per printer per second
-        makes for long collections.
-        """
-        if (on_message := self.on_message) is not None:
-            on_message(self, self._userdata, message)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    """Shut a socket down in both directions, waking up a thread blocked on it."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
 @dataclass(kw_only=True)
 class MqttConnection:
     """One MQTT 3.1.1 connection (TCP, TLS or WebSockets) driven by the event loop."""
@@ -133,7 +87,7 @@ class MqttConnection:
     on_message: MessageCallback | None = None
     on_disconnect: DisconnectCallback | None = None
 
-    _client: _PahoClient | None = field(default=None, init=False, repr=False)
+    _client: paho.Client | None = field(default=None, init=False, repr=False)
     _fileno: int = field(default=-1, init=False, repr=False)
     _writing: bool = field(default=False, init=False, repr=False)
     _misc: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
@@ -161,8 +115,7 @@ class MqttConnection:
         self._connack = loop.create_future()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                async with _connect_slots(loop):
-                    await self._blocking_connect(loop, client)
+                await self._blocking_connect(loop, client)
                 self._attach(loop, client)
                 await self._connack
         except TimeoutError as err:
@@ -207,9 +160,9 @@ class MqttConnection:
                     await self._closed.wait()
         self._teardown()
 
-    def _new_client(self) -> _PahoClient:
+    def _new_client(self) -> paho.Client:
         """Return a paho client for one connection attempt."""
-        client = _PahoClient(
+        client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=True,
@@ -228,16 +181,22 @@ class MqttConnection:
         client.connect_timeout = self.connect_timeout
         return client
 
-    async def _blocking_connect(self, loop: asyncio.AbstractEventLoop, client: _PahoClient) -> None:
-        """Run paho's blocking connect in the executor; abort it if nobody waits any more."""
+    async def _blocking_connect(self, loop: asyncio.AbstractEventLoop, client: paho.Client) -> None:
+        """Run paho's blocking connect in the executor, a bounded number at once per loop.
+
+        paho bounds each blocking step by its `connect_timeout`. A connect nobody waits for
+        any more still holds its slot until that step returns, so the threads stay bounded;
+        its socket is then closed.
+        """
+        slots = _connect_slots(loop)
+        await slots.acquire()
         future = loop.run_in_executor(None, client.connect, self.host, self.port, self.keepalive)
-        future.add_done_callback(lambda _: client.release())
+        future.add_done_callback(lambda _: slots.release())
         try:
             await asyncio.shield(future)
         except asyncio.CancelledError:
-            client.abort_connect()
             future.add_done_callback(lambda _: _close_socket(client))
-            # Nobody awaits the aborted connect: consume its error so it is not reported.
+            # Nobody awaits the abandoned connect: consume its error so it is not reported.
             future.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
 
