@@ -200,31 +200,22 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
     ),
 )
 
+
+def _printer_count(key: str, *statuses: PrinterStatus) -> FarmSensorDescription:
+    """Return the description of how many of the farm's printers are in some statuses."""
+    return FarmSensorDescription(
+        key=key,
+        translation_key=key,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda data: data.count_printers(*statuses),
+    )
+
+
 FARM_SENSORS: tuple[FarmSensorDescription, ...] = (
-    FarmSensorDescription(
-        key="printers_printing",
-        translation_key="printers_printing",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.count_printers(PrinterStatus.PRINTING, PrinterStatus.PREPARING),
-    ),
-    FarmSensorDescription(
-        key="printers_idle",
-        translation_key="printers_idle",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.count_printers(PrinterStatus.IDLE),
-    ),
-    FarmSensorDescription(
-        key="printers_offline",
-        translation_key="printers_offline",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.count_printers(PrinterStatus.OFFLINE),
-    ),
-    FarmSensorDescription(
-        key="printers_error",
-        translation_key="printers_error",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.count_printers(PrinterStatus.ERROR),
-    ),
+    _printer_count("printers_printing", PrinterStatus.PRINTING, PrinterStatus.PREPARING),
+    _printer_count("printers_idle", PrinterStatus.IDLE),
+    _printer_count("printers_offline", PrinterStatus.OFFLINE),
+    _printer_count("printers_error", PrinterStatus.ERROR),
     FarmSensorDescription(
         key="jobs_queued",
         translation_key="jobs_queued",

@@ -8,7 +8,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
@@ -17,10 +17,7 @@ from .api import (
     Job,
     JobPriority,
     JobRequest,
-    PrintFarmAuthenticationError,
     PrintFarmError,
-    PrintFarmRateLimitError,
-    PrintFarmResponseError,
 )
 from .const import (
     ATTR_COLOR,
@@ -45,6 +42,7 @@ from .const import (
 )
 from .coordinator import PrintFarmConfigEntry
 from .entity import account_id
+from .helpers import farm_error
 
 SERVICE_SUBMIT_JOB = "submit_job"
 SERVICE_PAUSE_JOB = "pause_job"
@@ -124,29 +122,8 @@ async def _call[T](
     """Run a farm request, then refresh the farm; turn a failure into a translated error."""
     try:
         result = await action()
-    except PrintFarmAuthenticationError as err:
-        entry.async_start_reauth(hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="authentication_failed"
-        ) from err
-    except PrintFarmRateLimitError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="rate_limited",
-            translation_placeholders={"retry_at": err.retry_at.isoformat()},
-        ) from err
-    except PrintFarmResponseError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="farm_refused",
-            translation_placeholders={"error": str(err)},
-        ) from err
     except PrintFarmError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="communication_error",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise farm_error(hass, entry, err) from err
     await entry.runtime_data.farm.async_request_refresh()
     return result
 

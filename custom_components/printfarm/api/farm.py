@@ -43,16 +43,20 @@ class FarmClient(ABC):
         """Return one printer."""
 
     @abstractmethod
+    async def _printer_action(self, printer_id: str, action: str) -> None:
+        """Send a printer one of the actions both services name alike: pause, resume, stop."""
+
     async def pause_printer(self, printer_id: str) -> None:
         """Pause the print on a printer."""
+        await self._printer_action(printer_id, "pause")
 
-    @abstractmethod
     async def resume_printer(self, printer_id: str) -> None:
         """Resume the paused print on a printer."""
+        await self._printer_action(printer_id, "resume")
 
-    @abstractmethod
     async def stop_printer(self, printer_id: str) -> None:
         """Stop (cancel) the print on a printer."""
+        await self._printer_action(printer_id, "stop")
 
     @abstractmethod
     async def clear_bed(self, printer_id: str) -> None:

@@ -200,26 +200,15 @@ class AutoPrintFarm(FarmClient):
         """Return one printer."""
         return parse.printer(await self._get("printers", printer_id, what="a printer"))
 
-    async def _control(self, printer_id: str, action: str) -> None:
+    async def _printer_action(self, printer_id: str, action: str) -> None:
+        """Send a printer an action (`POST /printers/{id}/control`)."""
         await self._engine.request(
             "POST", "printers", printer_id, "control", json_body={"action": action}
         )
 
-    async def pause_printer(self, printer_id: str) -> None:
-        """Pause the print on a printer."""
-        await self._control(printer_id, "pause")
-
-    async def resume_printer(self, printer_id: str) -> None:
-        """Resume the paused print on a printer."""
-        await self._control(printer_id, "resume")
-
-    async def stop_printer(self, printer_id: str) -> None:
-        """Stop (cancel) the print on a printer."""
-        await self._control(printer_id, "stop")
-
     async def clear_bed(self, printer_id: str) -> None:
         """Confirm the bed of a printer is clear, so it can take the next job."""
-        await self._control(printer_id, "clear_bed")
+        await self._printer_action(printer_id, "clear_bed")
 
     async def _jobs(
         self, statuses: frozenset[JobStatus] | None, *, printer_id: str | None, sort: str | None

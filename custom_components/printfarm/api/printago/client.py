@@ -201,17 +201,9 @@ class Printago(FarmClient):
             printer_id, "led-control", light="chamber_light", state="on" if on else "off"
         )
 
-    async def pause_printer(self, printer_id: str) -> None:
-        """Pause the print on a printer."""
-        await self._command(printer_id, "pause")
-
-    async def resume_printer(self, printer_id: str) -> None:
-        """Resume the paused print on a printer."""
-        await self._command(printer_id, "resume")
-
-    async def stop_printer(self, printer_id: str) -> None:
-        """Stop (cancel) the print on a printer."""
-        await self._command(printer_id, "stop")
+    async def _printer_action(self, printer_id: str, action: str) -> None:
+        """Send a printer an action as a printer command."""
+        await self._command(printer_id, action)
 
     async def clear_bed(self, printer_id: str) -> None:
         """Confirm the bed of a printer is clear, so it can take the next job."""
