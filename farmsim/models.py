@@ -191,7 +191,8 @@ class Spool:
         """Return the remaining filament in percent of a full spool."""
         if self.capacity_grams <= 0:
             return 0
-        return max(0, min(100, round(self.remaining_grams / self.capacity_grams * 100)))
+        # Bounded before rounding: a tiny capacity makes the ratio overflow to infinity
+        return round(max(0.0, min(100.0, self.remaining_grams / self.capacity_grams * 100)))
 
 
 @dataclass(kw_only=True)

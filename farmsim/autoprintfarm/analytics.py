@@ -11,7 +11,8 @@ from aiohttp import web
 
 from farmsim.models import Job, JobStatus, Printer
 
-from .envelope import iso, ok, period_window, reject
+from .envelope import iso, number_param, ok, period_window, reject
+from .formats import MAX_PRICE
 from .materials import consumption, ended_jobs, job_cost
 from .state import Route, world_of
 from .views import JOB_STATUS, PRINTER_STATUSES, material_view
@@ -167,12 +168,9 @@ async def get_costs(request: web.Request) -> web.Response:
     world = world_of(request)
     now = world.clock.now()
     period, since = period_window(request.query, now)
-    try:
-        price = float(request.query.get("energy_price", DEFAULT_ENERGY_PRICE))
-    except ValueError:
-        reject("energy_price", "must be a number")
-    if price < 0:
-        reject("energy_price", "must not be negative")
+    price = number_param(
+        request.query, "energy_price", DEFAULT_ENERGY_PRICE, minimum=0, maximum=MAX_PRICE
+    )
     return ok(
         {"period": period, "from": iso(since), "to": iso(now), **costs(world, since, now, price)}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from aiohttp import web
 
 from farmsim.world import InvalidStateError, NotFoundError, SimError
+
+from .formats import BOOLEAN_VALUES, INTEGER, NUMBER, TIME, list_pattern, sort_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,24 +51,39 @@ def iso(timestamp: float | None) -> str | None:
 
 
 def parse_time(value: str, field: str) -> float:
-    """Return epoch seconds from an ISO-8601 string or a number."""
-    try:
+    """Return epoch seconds from epoch seconds or an ISO-8601 date or date-time (UTC by default).
+
+    A day past the end of its month rolls over into the next month, so every value the
+    pattern allows is a time.
+    """
+    match = TIME.fullmatch(value)
+    if match is None:
+        msg = f"{field} must be an ISO-8601 date or date-time, or epoch seconds"
+        raise ApiError(400, "invalid_request", "Invalid query parameter", msg)
+    if match["year"] is None:
         return float(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        msg = f"{field} must be an ISO-8601 time or epoch seconds"
-        raise ApiError(400, "invalid_request", "Invalid query parameter", msg) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    days = _days_from_civil(int(match["year"]), int(match["month"]), 1) + int(match["day"]) - 1
+    seconds = float(match["second"] or 0)
+    seconds += int(match["hour"] or 0) * 3600 + int(match["minute"] or 0) * 60
+    if match["sign"] is not None:
+        offset = int(match["zone_hour"]) * 3600 + int(match["zone_minute"]) * 60
+        seconds -= offset if match["sign"] == "+" else -offset
+    return days * 86400 + seconds
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Return the days from 1970-01-01 to a date of the proleptic Gregorian calendar."""
+    year -= month <= 2  # noqa: PLR2004
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1  # noqa: PLR2004
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def dumps(payload: Any) -> str:
     """Return compact JSON."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def ok(data: Any, *, status: int = 200) -> web.Response:
@@ -145,19 +163,25 @@ def _http_error(request: web.Request, err: web.HTTPException) -> web.Response:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """Return the request's JSON object body (an empty body is an empty object)."""
+    """Return the request's JSON object body, which every operation that reads one requires."""
     raw = await request.read()
     if not raw.strip():
-        return {}
+        msg = "This request needs a JSON object body"
+        raise ApiError(400, "invalid_request", "Missing request body", msg)
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        body = json.loads(raw, parse_constant=_not_json)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
         msg = f"The request body is not valid JSON: {err}"
         raise ApiError(400, "invalid_json", "Malformed JSON body", msg) from None
     if not isinstance(body, dict):
         msg = "The request body must be a JSON object"
         raise ApiError(400, "invalid_request", "Invalid request body", msg)
     return body
+
+
+def _not_json(constant: str) -> NoReturn:
+    msg = f"{constant} is not a JSON value"
+    raise ValueError(msg)
 
 
 def reject(field: str, reason: str) -> NoReturn:
@@ -178,13 +202,27 @@ def _int_param(
     raw = query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not INTEGER.fullmatch(raw):
         reject(name, "must be an integer")
+    value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
         reject(name, f"must be {bound}")
+    return value
+
+
+def number_param(
+    query: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float
+) -> float:
+    """Return a decimal number query parameter within bounds."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    value = float(raw) if NUMBER.fullmatch(raw) else math.nan
+    if not math.isfinite(value):
+        reject(name, "must be a number")
+    if not minimum <= value <= maximum:
+        reject(name, f"must be between {minimum:g} and {maximum:g}")
     return value
 
 
@@ -213,18 +251,18 @@ def sort_items(
     ranks: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[Item]:
     """Sort by comma-separated fields, `-` for descending; missing values go last."""
+    if sort is None:
+        return items
+    fields = tuple(allowed)
+    if not re.fullmatch(sort_pattern(fields), sort):
+        msg = (
+            f"Cannot sort by '{sort}'; use comma-separated fields, each with `-` for descending, "
+            f"of {', '.join(sorted(fields))}"
+        )
+        raise ApiError(400, "invalid_sort", "Invalid sort field", msg)
     if not sort:
         return items
-    allowed_fields = set(allowed)
-    keys: list[tuple[str, bool]] = []
-    for part in sort.split(","):
-        name = part.strip()
-        descending = name.startswith("-")
-        name = name.removeprefix("-").removeprefix("+")
-        if name not in allowed_fields:
-            msg = f"Cannot sort by '{name}'; sortable fields: {', '.join(sorted(allowed_fields))}"
-            raise ApiError(400, "invalid_sort", "Invalid sort field", msg)
-        keys.append((name, descending))
+    keys = [(part.removeprefix("-"), part.startswith("-")) for part in sort.split(",")]
     result = list(items)
     for name, descending in reversed(keys):
         rank = (ranks or {}).get(name)
@@ -248,16 +286,15 @@ def _sort_key(
 
 
 def csv_values(query: Mapping[str, str], name: str, allowed: Iterable[str]) -> set[str] | None:
-    """Return the comma-separated values of a filter, checked against the allowed ones."""
+    """Return the comma-separated values of a filter (None when absent or empty)."""
     raw = query.get(name)
-    if raw is None or not raw.strip():
+    if raw is None:
         return None
-    values = {value.strip().lower() for value in raw.split(",") if value.strip()}
-    known = set(allowed)
-    if unknown := values - known:
-        msg = f"unknown value(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(known))}"
+    known = tuple(allowed)
+    if not re.fullmatch(list_pattern(known), raw):
+        msg = f"must be comma-separated values of {', '.join(sorted(known))}"
         reject(name, msg)
-    return values
+    return set(raw.split(",")) if raw else None
 
 
 def bool_param(query: Mapping[str, str], name: str) -> bool | None:
@@ -265,11 +302,9 @@ def bool_param(query: Mapping[str, str], name: str) -> bool | None:
     raw = query.get(name)
     if raw is None:
         return None
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    reject(name, "must be true or false")
+    if raw not in BOOLEAN_VALUES:
+        reject(name, "must be true or false")
+    return raw == "true"
 
 
 PERIODS = {"day": 86400.0, "week": 7 * 86400.0, "month": 30 * 86400.0, "all": None}

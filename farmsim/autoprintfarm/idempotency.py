@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .envelope import ApiError, is_success, reject
+from .formats import IDEMPOTENCY_KEY, MAX_IDEMPOTENCY_KEY
 from .state import api_key_of
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,10 @@ class IdempotencyStore:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._users: dict[tuple[str, str], int] = {}
 
+    def clear(self) -> None:
+        """Forget every stored response."""
+        self._stored.clear()
+
     def _expire(self, now: float) -> None:
         ttl = self._ttl()
         for scope in [s for s, r in self._stored.items() if r.stored_at + ttl <= now]:
@@ -59,8 +63,9 @@ class IdempotencyStore:
         key = request.headers.get(HEADER)
         if key is None:
             return await produce()
-        if not key.strip() or len(key) > MAX_KEY_LENGTH:
-            reject(HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
+        if len(key) > MAX_IDEMPOTENCY_KEY or not IDEMPOTENCY_KEY.fullmatch(key):
+            msg = f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+            reject(HEADER, msg)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         fingerprint = hashlib.sha256(
             f"{request.method} {request.path}\n{canonical}".encode()

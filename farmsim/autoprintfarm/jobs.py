@@ -8,6 +8,7 @@ from farmsim.models import Job, JobStatus
 
 from . import validate
 from .envelope import csv_values, ok, paginated, parse_time, read_json, sort_items
+from .formats import MAX_PRICE
 from .state import IDEMPOTENCY, Route, world_of
 from .views import ENDED_JOB_STATUSES, JOB_STATUSES, PRIORITIES, job_view, queue_positions
 
@@ -104,7 +105,7 @@ async def create_job(request: web.Request) -> web.Response:
             priority=PRIORITIES[priority],
             material=material.upper() if material else None,
             color=validate.text(body, "color"),
-            sale_price=validate.number(body, "sale_price"),
+            sale_price=validate.number(body, "sale_price", maximum=MAX_PRICE),
             metadata=validate.obj(body, "metadata"),
         )
         return ok(job_view(world, job), status=201)

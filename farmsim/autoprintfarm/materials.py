@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from .envelope import (
     reject,
     sort_items,
 )
+from .formats import HEX, MAX_GRAMS, MAX_PRICE
 from .state import IDEMPOTENCY, Route, world_of
 from .views import ENDED_JOB_STATUSES, JOB_STATUS, MATERIAL_STATUSES, material_view
 
@@ -41,8 +41,14 @@ MATERIAL_SORT = (
     "created_at",
     "updated_at",
 )
-HEX = re.compile(r"^#?[0-9A-Fa-f]{6}$")
 DIAMETERS = (1.75, 2.85)
+# The largest value of each quantity, from 0
+QUANTITIES = {
+    "remaining_grams": MAX_GRAMS,
+    "capacity_grams": MAX_GRAMS,
+    "low_threshold": MAX_GRAMS,
+    "cost_per_kg": MAX_PRICE,
+}
 DEFAULT_COST_PER_KG = 20.0
 FIELD_MAP = {
     "type": "material",
@@ -64,10 +70,10 @@ def _spool(request: web.Request) -> tuple[World, Spool]:
 
 
 def _hex(body: dict[str, Any]) -> str | None:
-    value = validate.text(body, "hex_code")
+    value = validate.value_of(body, "hex_code")
     if value is None:
         return None
-    if not HEX.match(value):
+    if not isinstance(value, str) or not HEX.fullmatch(value):
         reject("hex_code", "must be a color like #FF6A13")
     return "#" + value.lstrip("#").upper()
 
@@ -82,8 +88,8 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         "brand": validate.text(body, "brand"),
         "location": validate.text(body, "location"),
     }
-    for name in ("remaining_grams", "capacity_grams", "low_threshold", "cost_per_kg"):
-        values[name] = validate.number(body, name)
+    for name, maximum in QUANTITIES.items():
+        values[name] = validate.number(body, name, maximum=maximum)
     if (diameter := validate.number(body, "diameter")) is not None:
         if diameter not in DIAMETERS:
             reject("diameter", "must be 1.75 or 2.85")

@@ -6,8 +6,11 @@ import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from farmsim.errors import InvalidStateError
+
 from . import validate
 from .envelope import csv_values, ok, paginated, read_json, reject, sort_items
+from .formats import MAX_PRICE, MAX_WATTS
 from .state import Route, world_of
 from .views import PRINTER_STATUSES, printer_view
 
@@ -30,8 +33,11 @@ PRINTER_SORT = (
     "updated_at",
 )
 GROUP_SORT = ("name", "printer_count")
+MISMATCH = "printer_mismatch"
 ACTIONS = ("pause", "resume", "stop", "cancel", "clear_bed")
 NOZZLES = (0.2, 0.4, 0.6, 0.8)
+# The largest value of each numeric setting, from 0
+SETTING_QUANTITIES = {"purchase_price": MAX_PRICE, "power_watts": MAX_WATTS}
 BED_TYPES = (
     "Cool Plate",
     "Engineering Plate",
@@ -119,8 +125,8 @@ async def update_settings(request: web.Request) -> web.Response:
         changes["nozzle_diameter"] = nozzle
     if (bed_type := validate.choice(body, "bed_type", BED_TYPES)) is not None:
         changes["bed_type"] = bed_type
-    for name in ("purchase_price", "power_watts"):
-        if (value := validate.number(body, name)) is not None:
+    for name, maximum in SETTING_QUANTITIES.items():
+        if (value := validate.number(body, name, maximum=maximum)) is not None:
             changes[name] = value
     auto_assign = validate.flag(body, "auto_assign")
     printer.settings.update(changes)
@@ -159,8 +165,11 @@ async def control_printer(request: web.Request) -> web.Response:
     action = validate.choice(body, "action", ACTIONS)
     if action is None:
         reject("action", f"is required; one of {', '.join(ACTIONS)}")
-    if (named := body.get("printer_id")) is not None and named != printer.id:
-        reject("printer_id", "does not match the printer in the path")
+    # A body's unknown printer is not found (404), another one conflicts with the path's (409)
+    named = validate.text(body, "printer_id")
+    if named is not None and world.printer(named).id != printer.id:
+        msg = f"printer_id {named} is not the printer in the path, {printer.id}"
+        raise InvalidStateError(MISMATCH, "Printer mismatch", msg)
     job_id = printer.job_id
     if action == "pause":
         world.pause_printer(printer.id)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validate
 from .envelope import ApiError, ok, paginated, read_json, reject, sort_items
+from .formats import MAX_PRICE
 from .state import IDEMPOTENCY, Route, world_of
 from .views import profile_view
 
@@ -34,7 +35,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         "material": validate.text(body, "material"),
         "nozzle_temp": validate.number(body, "nozzle_temp", minimum=150, maximum=350),
         "bed_temp": validate.number(body, "bed_temp", minimum=0, maximum=120),
-        "cost_per_kg": validate.number(body, "cost_per_kg"),
+        "cost_per_kg": validate.number(body, "cost_per_kg", maximum=MAX_PRICE),
     }
     if (density := validate.number(body, "density")) is not None:
         if density <= 0:

@@ -39,9 +39,7 @@ def _subscription(request: web.Request) -> Subscription:
 
 
 def _events(body: dict[str, Any]) -> list[str]:
-    events = body.get("events")
-    if events is None:
-        reject("events", "is required")
+    events = validate.value_of(body, "events", required=True)
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
         reject("events", "must be a non-empty list of event names")
     if unknown := [e for e in events if e != "*" and e not in EVENT_TYPES]:
@@ -51,9 +49,7 @@ def _events(body: dict[str, Any]) -> list[str]:
 
 
 def _secret(body: dict[str, Any]) -> str:
-    secret = body.get("secret")
-    if secret is None:
-        reject("secret", "is required")
+    secret = validate.value_of(body, "secret", required=True)
     if not isinstance(secret, str) or not MIN_SECRET <= len(secret) <= MAX_SECRET:
         reject("secret", f"must be a string of {MIN_SECRET} to {MAX_SECRET} characters")
     return secret

@@ -336,9 +336,18 @@ async def test_printer_control(farm: Farm) -> None:
     _, body, _ = await farm.call("POST", path, json={"action": "clear_bed"})
     assert body["data"]["status"] == "idle"
     assert body["data"]["job_id"] is None
-    for bad in ({}, {"action": "explode"}, {"action": "pause", "printer_id": "prt_other"}):
+    for bad in ({}, {"action": "explode"}, {"action": "pause", "printer_id": " "}):
         status, body, _ = await farm.call("POST", path, json=bad)
         assert status == 400, bad
+    # The body's printer_id must be the path's: another printer conflicts, an unknown one is
+    # not found
+    other = printer_named(farm, "A1-01")
+    status, body, _ = await farm.call("POST", path, json={"action": "stop", "printer_id": other})
+    assert (status, body["error"]["code"]) == (409, "invalid_state")
+    assert farm.world.printers[other].id in body["error"]["details"]
+    unknown = {"action": "stop", "printer_id": "prt_other"}
+    status, body, _ = await farm.call("POST", path, json=unknown)
+    assert (status, error_of(body)) == (404, "invalid_printer")
     status, body, _ = await farm.call(
         "POST", "/v1/printers/prt_nope/control", json={"action": "stop"}
     )

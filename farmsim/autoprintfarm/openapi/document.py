@@ -6,6 +6,7 @@ from typing import Any
 
 from farmsim.autoprintfarm.delivery import EVENT_TYPES, TEST_EVENT
 from farmsim.autoprintfarm.envelope import MAX_PER_PAGE
+from farmsim.autoprintfarm.formats import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 
 from .bodies import REQUEST_BODIES
 from .dsl import INT, STR, ref
@@ -46,7 +47,12 @@ def _components() -> dict[str, Any]:
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IDEMPOTENCY_KEY,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+            },
             "description": (
                 "Repeat the request safely: the same key and body return the original response"
             ),

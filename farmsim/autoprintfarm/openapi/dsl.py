@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from farmsim.autoprintfarm.formats import (
+    HEX_PATTERN,
+    MAX_TEXT,
+    TEXT_PATTERN,
+    URL_PATTERN,
+)
+
 type Schema = dict[str, Any]
 
 NULL: Schema = {"type": "null"}
@@ -12,6 +19,15 @@ INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
 STR: Schema = {"type": "string"}
 TIME: Schema = {"type": "string", "format": "date-time"}
+# What request bodies accept: text with a character besides white space, http(s) URLs, colors
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN}
+URL: Schema = {"type": "string", "pattern": URL_PATTERN}
+HEX: Schema = {"type": "string", "pattern": HEX_PATTERN}
+
+
+def quantity(maximum: float, minimum: float = 0) -> Schema:
+    """Return a number schema within bounds."""
+    return {"type": "number", "minimum": minimum, "maximum": maximum}
 
 
 def nullable(schema: Schema) -> Schema:

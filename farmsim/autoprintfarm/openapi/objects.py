@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from farmsim.autoprintfarm.delivery import EVENT_TYPES, TEST_EVENT
+from farmsim.autoprintfarm.formats import MAX_PRICE
+from farmsim.autoprintfarm.materials import QUANTITIES
 from farmsim.autoprintfarm.printers import ACTIONS
 from farmsim.autoprintfarm.views import (
     JOB_STATUSES,
@@ -11,7 +13,23 @@ from farmsim.autoprintfarm.views import (
     PRIORITIES,
 )
 
-from .dsl import BOOL, INT, NUM, STR, TIME, Schema, array, counts, enum, nullable, obj, ref
+from .dsl import (
+    BOOL,
+    HEX,
+    INT,
+    NUM,
+    STR,
+    TEXT,
+    TIME,
+    Schema,
+    array,
+    counts,
+    enum,
+    nullable,
+    obj,
+    quantity,
+    ref,
+)
 
 ERROR_INFO = obj({"code": STR, "message": STR})
 USAGE = {
@@ -40,24 +58,21 @@ FARM_TOTALS = {
     "purchase_price": NUM,
 }
 MATERIAL_FIELDS: dict[str, Schema] = {
-    "type": STR,
-    "color": STR,
-    "hex_code": {"type": "string", "pattern": "^#?[0-9A-Fa-f]{6}$"},
-    "brand": STR,
+    "type": TEXT,
+    "color": TEXT,
+    "hex_code": HEX,
+    "brand": TEXT,
     "diameter": {"type": "number", "enum": [1.75, 2.85]},
-    "remaining_grams": {"type": "number", "minimum": 0},
-    "capacity_grams": {"type": "number", "minimum": 0},
-    "low_threshold": {"type": "number", "minimum": 0},
-    "cost_per_kg": {"type": "number", "minimum": 0},
-    "location": STR,
+    **{name: quantity(maximum) for name, maximum in QUANTITIES.items()},
+    "location": TEXT,
 }
 PROFILE_FIELDS: dict[str, Schema] = {
-    "name": STR,
-    "material": STR,
+    "name": TEXT,
+    "material": TEXT,
     "nozzle_temp": {"type": "number", "minimum": 150, "maximum": 350},
     "bed_temp": {"type": "number", "minimum": 0, "maximum": 120},
     "density": {"type": "number", "exclusiveMinimum": 0},
-    "cost_per_kg": {"type": "number", "minimum": 0},
+    "cost_per_kg": quantity(MAX_PRICE),
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -190,7 +205,10 @@ SCHEMAS: dict[str, Schema] = {
     "Material": obj(
         {
             "id": STR,
-            **{name: MATERIAL_FIELDS[name] for name in ("type", "color", "hex_code", "brand")},
+            "type": STR,
+            "color": STR,
+            "hex_code": HEX,
+            "brand": STR,
             "diameter": NUM,
             "remaining_grams": NUM,
             "capacity_grams": NUM,
@@ -224,7 +242,15 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "MaterialConsumption": obj({**WINDOW, **USAGE}),
     "MaterialProfile": obj(
-        {"id": STR, **PROFILE_FIELDS, "density": NUM, "created_at": TIME, "updated_at": TIME}
+        {
+            "id": STR,
+            **PROFILE_FIELDS,
+            "name": STR,
+            "material": STR,
+            "density": NUM,
+            "created_at": TIME,
+            "updated_at": TIME,
+        }
     ),
     "Deleted": obj({"id": STR, "deleted": BOOL}),
     "PrinterPerformance": obj(

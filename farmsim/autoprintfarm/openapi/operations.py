@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from farmsim.autoprintfarm.envelope import PERIODS
+from farmsim.autoprintfarm.formats import TIME_FILTER_PATTERN, list_pattern, portable, sort_pattern
 
 from .dsl import STR, Schema, array, enum, ref
 
@@ -42,14 +43,21 @@ def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
 
 
 def statuses(values: Any) -> dict[str, Any]:
-    """Return a comma-separated status filter."""
-    return query("status", STR, f"Comma-separated statuses: {', '.join(values)}")
+    """Return a comma-separated status filter (empty: no filter)."""
+    words = tuple(values)
+    return query(
+        "status",
+        {"type": "string", "pattern": list_pattern(words)},
+        f"Comma-separated statuses: {', '.join(words)}",
+    )
 
 
 def sort(fields: tuple[str, ...]) -> dict[str, Any]:
-    """Return the sort parameter."""
+    """Return the sort parameter (empty: no sorting)."""
     return query(
-        "sort", STR, f"Comma-separated fields, `-` for descending. Fields: {', '.join(fields)}"
+        "sort",
+        {"type": "string", "pattern": sort_pattern(fields)},
+        f"Comma-separated fields, `-` for descending. Fields: {', '.join(fields)}",
     )
 
 
@@ -132,11 +140,16 @@ def op(
     return operation
 
 
+TIME_QUERY = {"type": "string", "pattern": portable(TIME_FILTER_PATTERN)}
+TIME_DESCRIPTION = (
+    "Epoch seconds, or an ISO-8601 date or date-time (UTC unless it has an offset); "
+    "a day past the end of its month rolls over into the next"
+)
 JOB_FILTERS = (
     query("printer_id", STR, "Jobs of one printer"),
     GROUP,
-    query("created_after", STR, "ISO-8601 time or epoch seconds"),
-    query("created_before", STR, "ISO-8601 time or epoch seconds"),
+    query("created_after", TIME_QUERY, TIME_DESCRIPTION),
+    query("created_before", TIME_QUERY, TIME_DESCRIPTION),
 )
 P, J, M, MP, A, W = "Printers", "Jobs", "Materials", "Material profiles", "Analytics", "Webhooks"
 K = "API keys"

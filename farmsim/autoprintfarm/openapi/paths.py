@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from farmsim.autoprintfarm.formats import MAX_PRICE
 from farmsim.autoprintfarm.jobs import JOB_SORT
 from farmsim.autoprintfarm.materials import MATERIAL_SORT
 from farmsim.autoprintfarm.printers import GROUP_SORT, PRINTER_SORT
@@ -15,7 +16,7 @@ from farmsim.autoprintfarm.views import (
     PRINTER_STATUSES,
 )
 
-from .dsl import BOOL, STR, array, enum, ref
+from .dsl import BOOL, STR, array, enum, quantity, ref
 from .operations import (
     AR,
     GROUP,
@@ -379,7 +380,7 @@ def paths() -> dict[str, dict[str, dict[str, Any]]]:
                     PERIOD,
                     query(
                         "energy_price",
-                        {"type": "number", "minimum": 0},
+                        quantity(MAX_PRICE),
                         "Price per kWh (default 0.15)",
                     ),
                 ),
