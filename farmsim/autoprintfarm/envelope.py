@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 100
+FEBRUARY = 2
 DEFAULT_PER_PAGE = 20
 
 type Item = dict[str, Any]
@@ -73,10 +74,13 @@ def parse_time(value: str, field: str) -> float:
 
 def _days_from_civil(year: int, month: int, day: int) -> int:
     """Return the days from 1970-01-01 to a date of the proleptic Gregorian calendar."""
-    year -= month <= 2  # noqa: PLR2004
+    # Years start in March here, so that a leap day ends its year
+    if month <= FEBRUARY:
+        year -= 1
+    march_based = (month + 9) % 12
     era = year // 400
     year_of_era = year - era * 400
-    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1  # noqa: PLR2004
+    day_of_year = (153 * march_based + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     return era * 146097 + day_of_era - 719468
 

@@ -100,6 +100,27 @@ def test_parse_time(value: str, expected: float) -> None:
     assert parse_time(value, "created_after") == expected
 
 
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - naive bounds, as hypothesis wants them
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    offset=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+)
+def test_parse_time_agrees_with_datetime(moment: datetime, offset: int) -> None:
+    sign = "+" if offset >= 0 else "-"
+    zone = f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}"
+    )
+    assert parse_time(text + "Z", "t") == pytest.approx(moment.timestamp(), abs=1e-5)
+    expected = moment.timestamp() - offset * 60
+    assert parse_time(text + zone, "t") == pytest.approx(expected, abs=1e-5)
+
+
 @pytest.mark.parametrize("value", ["", "yesterday", "2025-13-01", "2025-06-15 15:08", "1e9", "nan"])
 def test_parse_time_refuses(value: str) -> None:
     with pytest.raises(ApiError) as err:
