@@ -19,6 +19,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .api import (
+    AutoPrintFarm,
     Printago,
     PrinterEvent,
     PrinterEventType,
@@ -41,6 +42,7 @@ from .coordinator import (
     create_client,
 )
 from .entity import account_id, printer_device_id
+from .farm_webhooks import async_setup_webhook, async_unsubscribe_webhook
 from .services import async_setup_services
 
 PLATFORMS = [
@@ -122,6 +124,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
 
     await connections.async_start()
     entry.async_on_unload(connections.async_stop)
+    # The farm's own events arrive by webhook where Home Assistant can be reached
+    if isinstance(client, AutoPrintFarm):
+        await async_setup_webhook(hass, entry, client, farm)
     # Options reload the entry (OptionsFlowWithReload); printer connections (subentries)
     # are followed without one
     entry.async_on_unload(
@@ -221,6 +226,13 @@ async def _async_entry_changed(
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
     """Unload a printfarm config entry."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+    """Leave nothing at the farm: remove the entry's webhook subscription if it has one."""
+    client = create_client(hass, entry.data, entry.options)
+    if isinstance(client, AutoPrintFarm):
+        await async_unsubscribe_webhook(hass, entry, client)
 
 
 async def async_remove_config_entry_device(

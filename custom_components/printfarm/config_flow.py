@@ -31,6 +31,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import (
+    WEBHOOK_EVENTS,
     Account,
     BambuPrinterClient,
     PrintFarmAuthenticationError,
@@ -50,6 +51,7 @@ from .const import (
     CONF_SERVICE,
     CONF_STALE_TIMEOUT,
     CONF_STORE_ID,
+    CONF_WEBHOOK_EVENTS,
     DEFAULT_BUDGET_SHARE,
     DEFAULT_LOW_STOCK_GRAMS,
     DEFAULT_MQTT_PORT,
@@ -96,6 +98,19 @@ OPTIONS_SCHEMA = vol.Schema(
     }
 )
 
+# The farm's webhooks push the events chosen here (AutoPrintFarm)
+WEBHOOK_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_WEBHOOK_EVENTS): SelectSelector(
+            SelectSelectorConfig(
+                options=list(WEBHOOK_EVENTS),
+                multiple=True,
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_WEBHOOK_EVENTS,
+            )
+        ),
+    }
+)
 LOW_STOCK_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_LOW_STOCK_GRAMS): NumberSelector(
@@ -266,17 +281,24 @@ class PrintFarmOptionsFlow(OptionsFlowWithReload):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Manage the options; the entry reloads when they change (OptionsFlowWithReload)."""
         if user_input is not None:
-            return self.async_create_entry(data={k: int(v) for k, v in user_input.items()})
+            options: dict[str, Any] = {
+                key: value if key == CONF_WEBHOOK_EVENTS else int(value)
+                for key, value in user_input.items()
+            }
+            return self.async_create_entry(data=options)
         defaults = {
             CONF_BUDGET_SHARE: DEFAULT_BUDGET_SHARE,
             CONF_STALE_TIMEOUT: DEFAULT_STALE_TIMEOUT,
             CONF_LOW_STOCK_GRAMS: DEFAULT_LOW_STOCK_GRAMS,
+            CONF_WEBHOOK_EVENTS: list(WEBHOOK_EVENTS),
             **self.config_entry.options,
         }
         schema = OPTIONS_SCHEMA
         # Printago keeps no reorder thresholds, so the integration applies one
         if self.config_entry.data[CONF_SERVICE] == SERVICE_PRINTAGO:
             schema = schema.extend(LOW_STOCK_SCHEMA.schema)
+        else:
+            schema = schema.extend(WEBHOOK_SCHEMA.schema)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, defaults),

@@ -18,6 +18,12 @@ CONF_PRINTER_ID: Final = "printer_id"
 CONF_SERIAL: Final = "serial"
 CONF_ACCESS_CODE: Final = "access_code"
 CONF_CA_CERT: Final = "ca_cert"
+# The farm's webhook subscription (AutoPrintFarm): Home Assistant's webhook, its secret,
+# the subscription at the farm, and (an option) the events to receive.
+CONF_WEBHOOK_ID: Final = "webhook_id"
+CONF_WEBHOOK_SECRET: Final = "webhook_secret"  # noqa: S105 - the key, not a secret
+CONF_WEBHOOK_SUBSCRIPTION: Final = "webhook_subscription"
+CONF_WEBHOOK_EVENTS: Final = "webhook_events"
 
 SERVICE_AUTOPRINTFARM: Final = "autoprintfarm"
 SERVICE_PRINTAGO: Final = "printago"
@@ -51,6 +57,11 @@ MAX_REFRESH: Final = timedelta(minutes=30)
 # Requests one refresh is assumed to take before the first one was measured.
 REQUESTS_PER_REFRESH: Final = {SERVICE_AUTOPRINTFARM: 4, SERVICE_PRINTAGO: 8}
 
+# While the farm's webhooks arrive, the REST refresh is only a safety net this far apart;
+# without a delivery this long while a printer is busy, they count as stopped.
+WEBHOOK_REFRESH: Final = timedelta(minutes=15)
+WEBHOOK_SILENCE: Final = timedelta(minutes=15)
+
 # The estimated finish moves only when the estimate changes by more than this.
 FINISH_TIME_TOLERANCE: Final = timedelta(minutes=2)
 
@@ -64,6 +75,21 @@ EVENT_TYPES: Final = (
     "print_finished",
     "print_failed",
     "print_cancelled",
+)
+
+# The farm's own events (its webhooks, Printago's realtime feed), on the farm device
+FARM_EVENT_TYPES: Final = (
+    "job_queued",
+    "job_started",
+    "job_paused",
+    "job_resumed",
+    "job_completed",
+    "job_failed",
+    "job_cancelled",
+    "printer_online",
+    "printer_offline",
+    "printer_error",
+    "material_low_stock",
 )
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

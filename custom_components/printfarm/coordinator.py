@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -18,12 +18,17 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .api import (
+    ACTIVE_JOB_STATUSES,
+    BUSY_STATUSES,
     OPEN_JOB_STATUSES,
     Account,
     AutoPrintFarm,
     FarmClient,
+    FarmEvent,
+    FarmEventType,
     FarmSummary,
     Job,
+    JobStatus,
     Material,
     Printago,
     Printer,
@@ -52,6 +57,8 @@ from .const import (
     MIN_REFRESH,
     REQUESTS_PER_REFRESH,
     SERVICE_PRINTAGO,
+    WEBHOOK_REFRESH,
+    WEBHOOK_SILENCE,
 )
 
 # Part of the allowed budget planned for polling; the rest covers refreshes after actions
@@ -120,6 +127,17 @@ class FarmData:
         }
 
 
+def _with_job(jobs: list[Job], job: Job) -> list[Job]:
+    """Return the open jobs with one job as it stands now (gone once it is closed)."""
+    kept = [other for other in jobs if other.id != job.id]
+    if job.status not in OPEN_JOB_STATUSES:
+        return kept
+    for index, other in enumerate(jobs):
+        if other.id == job.id:
+            return [*jobs[:index], job, *jobs[index + 1 :]]
+    return [*kept, job]
+
+
 class FarmCoordinator(DataUpdateCoordinator[FarmData]):
     """Class to manage fetching the farm's printers, queue and filament within its rate budget."""
 
@@ -134,6 +152,11 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         self._last_refresh = dt_util.utcnow()
         self._early_refreshes: deque[datetime] = deque()
         self._unsub_early_refresh: CALLBACK_TYPE | None = None
+        # The farm's webhooks: whether they are subscribed, and when one last arrived
+        self.webhook_active = False
+        self._last_delivery: datetime | None = None
+        # The farm event being told to the listeners, while it is
+        self.event: FarmEvent | None = None
         super().__init__(
             hass,
             LOGGER,
@@ -142,10 +165,66 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             update_interval=MIN_REFRESH,
         )
 
+    @property
+    def webhooks_healthy(self) -> bool:
+        """Return whether the farm's webhooks tell its changes (the polls are a safety net).
+
+        They are taken to have stopped when none arrived for a while as a printer is busy.
+        """
+        if not self.webhook_active:
+            return False
+        last = self._last_delivery
+        if last is not None and dt_util.utcnow() - last < WEBHOOK_SILENCE:
+            return True
+        data = self.data
+        return data is not None and not data.count_printers(*BUSY_STATUSES)
+
+    @callback
+    def async_apply_event(self, event: FarmEvent) -> None:
+        """Take what a farm event tells of its printer, job and material; ask for nothing."""
+        self._last_delivery = dt_util.utcnow()
+        data = self.data
+        printers, materials, jobs = data.printers, data.materials, data.jobs
+        summary = data.summary
+        if (printer := event.printer) is not None:
+            printers = {**printers, printer.id: printer}
+        if (material := event.material) is not None:
+            materials = {**materials, material.id: material}
+        if (job := event.job) is not None:
+            jobs = _with_job(jobs, job)
+            summary = replace(
+                summary,
+                jobs_queued=sum(1 for j in jobs if j.status is JobStatus.QUEUED),
+                jobs_active=sum(1 for j in jobs if j.status in ACTIVE_JOB_STATUSES),
+                jobs_completed_today=summary.jobs_completed_today
+                + (event.type is FarmEventType.JOB_COMPLETED),
+            )
+        self.update_interval = self._interval(self.client.budget)
+        self.event = event
+        try:
+            self.async_set_updated_data(
+                FarmData(
+                    printers=printers,
+                    jobs=jobs,
+                    materials=materials,
+                    summary=summary,
+                    budget=data.budget,
+                )
+            )
+        finally:
+            self.event = None
+
     @callback
     def async_remote_change(self) -> None:
-        """Refresh soon after the farm reported a change, within the budget's headroom."""
-        if self._unsub_early_refresh is not None or not self._has_headroom():
+        """Refresh soon after the farm reported a change, within the budget's headroom.
+
+        While the farm's webhooks tell its changes, they need no refresh.
+        """
+        if (
+            self._unsub_early_refresh is not None
+            or self.webhooks_healthy
+            or not self._has_headroom()
+        ):
             return
         wait = MIN_REFRESH - (dt_util.utcnow() - self._last_refresh)
         self._unsub_early_refresh = async_call_later(
@@ -233,6 +312,8 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
             # Others using the same key leave less: spread what is left until the reset
             left = budget.reset_at - dt_util.utcnow()
             interval = max(interval, left * self._requests_per_refresh / max(budget.remaining, 1))
+        if self.webhooks_healthy:
+            interval = max(interval, WEBHOOK_REFRESH)
         return min(max(interval, MIN_REFRESH), MAX_REFRESH)
 
 

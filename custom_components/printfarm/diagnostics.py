@@ -10,7 +10,13 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ACCESS_CODE, CONF_SERIAL, CONF_STORE_ID
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_SERIAL,
+    CONF_STORE_ID,
+    CONF_WEBHOOK_ID,
+    CONF_WEBHOOK_SECRET,
+)
 from .coordinator import PrintFarmConfigEntry
 
 TO_REDACT = {
@@ -31,6 +37,7 @@ TO_REDACT = {
     "sn",
     "storeId",
     "token",
+    "webhook_id",
     "webhook_secret",
 }
 # Shorter values would be redacted wherever they happen to appear, secret or not
@@ -53,6 +60,8 @@ def _secrets(entry: PrintFarmConfigEntry) -> Iterable[str | None]:
     """Return the entry's credentials and the serial numbers of its printers."""
     yield entry.data.get(CONF_API_KEY)
     yield entry.data.get(CONF_STORE_ID)
+    yield entry.data.get(CONF_WEBHOOK_ID)
+    yield entry.data.get(CONF_WEBHOOK_SECRET)
     for subentry in entry.subentries.values():
         yield subentry.data.get(CONF_ACCESS_CODE)
         yield subentry.data.get(CONF_SERIAL)

@@ -9,10 +9,15 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import Job, PrinterStatus, PrinterView, farm_event
-from .const import EVENT_TYPES
+from .api import FarmEvent, Job, Material, PrinterStatus, PrinterView, farm_event
+from .const import EVENT_TYPES, FARM_EVENT_TYPES
 from .coordinator import EVENT, FARM, PrinterCoordinator, PrintFarmConfigEntry
-from .entity import PrinterEntity, PrinterEntityDescription, async_add_printer_entities
+from .entity import (
+    FarmEntity,
+    PrinterEntity,
+    PrinterEntityDescription,
+    async_add_printer_entities,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -31,13 +36,55 @@ PRINT_EVENT = PrinterEventDescription(
 )
 
 
+FARM_EVENT = EventEntityDescription(
+    key="farm",
+    translation_key="farm",
+    event_types=list(FARM_EVENT_TYPES),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up printfarm event entities based on a config entry."""
+    async_add_entities([FarmEventEntity(entry.runtime_data.farm, FARM_EVENT)])
     async_add_printer_entities(entry, async_add_entities, [PRINT_EVENT], PrintEventEntity)
+
+
+def _material_label(material: Material | None) -> str | None:
+    """Return how a person names a material: its type and colour."""
+    if material is None:
+        return None
+    return " ".join(part for part in (material.type, material.color) if part) or material.id
+
+
+def farm_event_data(event: FarmEvent) -> dict[str, Any]:
+    """Return the data of a farm event: the ids and names of what it is about."""
+    job, printer, material = event.job, event.printer, event.material
+    return {
+        "event_id": event.id,
+        "job_id": job.id if job else None,
+        "job_name": job.name if job else None,
+        "printer_id": printer.id if printer else (job.printer_id if job else None),
+        "printer_name": printer.name if printer else None,
+        "material_id": material.id if material else None,
+        "material": _material_label(material),
+    }
+
+
+class FarmEventEntity(FarmEntity, EventEntity):
+    """Defines the farm's own events (jobs, printers, materials), for automations."""
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        event = self.coordinator.event
+        if event is not None and event.type.value in FARM_EVENT_TYPES:
+            self._trigger_event(event.type.value, farm_event_data(event))
+            self.async_write_ha_state()
+            return
+        super()._handle_coordinator_update()
 
 
 def _farm_event_data(view: PrinterView, job: Job | None) -> dict[str, Any]:

@@ -17,10 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from custom_components.printfarm.api.autoprintfarm import client as autoprintfarm_module
-from custom_components.printfarm.api.autoprintfarm.client import (
-    AutoPrintFarm,
-    verify_webhook_signature,
-)
+from custom_components.printfarm.api.autoprintfarm.client import AutoPrintFarm
+from custom_components.printfarm.api.autoprintfarm.webhooks import verify_webhook_signature
 from custom_components.printfarm.api.errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,

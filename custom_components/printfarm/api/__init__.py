@@ -1,6 +1,12 @@
 """Asyncio client library for print farms: AutoPrintFarm, Printago and Bambu Lab printers."""
 
-from .autoprintfarm import AutoPrintFarm, Webhook, verify_webhook_signature
+from .autoprintfarm import (
+    WEBHOOK_EVENTS,
+    AutoPrintFarm,
+    Webhook,
+    WebhookVerifier,
+    verify_webhook_signature,
+)
 from .bambu import BambuPrinterClient, async_create_ssl_context, create_ssl_context
 from .errors import (
     PrintFarmAuthenticationError,
@@ -15,6 +21,7 @@ from .errors import (
     PrintFarmServerError,
     PrintFarmTimeoutError,
     PrintFarmValidationError,
+    PrintFarmWebhookError,
 )
 from .events import PRINT_ERROR_CANCELLED, derive_events, farm_event
 from .farm import FarmClient
@@ -22,6 +29,8 @@ from .models import (
     ACTIVE_JOB_STATUSES,
     OPEN_JOB_STATUSES,
     Account,
+    FarmEvent,
+    FarmEventType,
     FarmSnapshot,
     FarmSummary,
     FilamentSlot,
@@ -52,10 +61,13 @@ __all__ = [
     "BUSY_STATUSES",
     "OPEN_JOB_STATUSES",
     "PRINT_ERROR_CANCELLED",
+    "WEBHOOK_EVENTS",
     "Account",
     "AutoPrintFarm",
     "BambuPrinterClient",
     "FarmClient",
+    "FarmEvent",
+    "FarmEventType",
     "FarmSnapshot",
     "FarmSummary",
     "FilamentSlot",
@@ -78,6 +90,7 @@ __all__ = [
     "PrintFarmServerError",
     "PrintFarmTimeoutError",
     "PrintFarmValidationError",
+    "PrintFarmWebhookError",
     "Printago",
     "PrintagoRealtime",
     "Printer",
@@ -91,6 +104,7 @@ __all__ = [
     "RetryPolicy",
     "Temperature",
     "Webhook",
+    "WebhookVerifier",
     "async_create_ssl_context",
     "create_ssl_context",
     "derive_events",

@@ -69,3 +69,12 @@ class PrintFarmRateLimitError(PrintFarmResponseError):
         """Initialize the error with the time the next request is allowed."""
         super().__init__(message, status=status, code=code)
         self.retry_at = retry_at
+
+
+class PrintFarmWebhookError(PrintFarmError):
+    """A webhook delivery was refused: unsigned, wrongly signed, stale, replayed or malformed."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        """Initialize with why the delivery was refused."""
+        super().__init__(message)
+        self.reason = reason

@@ -188,3 +188,37 @@ class RateBudget:
     blocked_until: datetime | None = None
     per_hour: float | None = None
     sent: int = 0
+
+
+class FarmEventType(StrEnum):
+    """What a farm tells of itself as it happens (its webhooks, Printago's realtime feed)."""
+
+    JOB_QUEUED = "job_queued"
+    JOB_ASSIGNED = "job_assigned"
+    JOB_STARTED = "job_started"
+    JOB_PAUSED = "job_paused"
+    JOB_RESUMED = "job_resumed"
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    JOB_CANCELLED = "job_cancelled"
+    PRINTER_ONLINE = "printer_online"
+    PRINTER_OFFLINE = "printer_offline"
+    PRINTER_ERROR = "printer_error"
+    PRINTER_READY = "printer_ready"
+    MATERIAL_LOW_STOCK = "material_low_stock"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FarmEvent:
+    """One event of the farm, with the printer, job and material as they stand after it."""
+
+    id: str
+    type: FarmEventType
+    # The service's own name of the event ("job.completed")
+    name: str
+    at: datetime | None = None
+    printer: Printer | None = None
+    job: Job | None = None
+    material: Material | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)

@@ -6,7 +6,7 @@ so each consumer shows a printer the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from .events import PRINT_ERROR_CANCELLED, SEVERITY_SERIOUS
@@ -31,8 +31,8 @@ class PrinterView:
     job: Job | None = None
 
     def with_state(self, state: PrinterState | None) -> PrinterView:
-        """Return the view with another pushed state."""
-        return replace(self, state=state)
+        """Return the view with another pushed state (at every report: no `replace`)."""
+        return PrinterView(printer=self.printer, state=state, job=self.job)
 
     @property
     def pushed(self) -> PrinterState | None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import hashlib
-import hmac
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -41,25 +37,7 @@ from .models import SERVICE, Webhook, parse_error
 DEFAULT_BASE_URL = "https://api.autoprintfarm.com/v1"
 NEW_API_PATH = "/public/v1"
 MAX_PAGES = 1000
-SIGNATURE_PREFIX = "sha256="
 CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-def verify_webhook_signature(secret: str, body: bytes, header: str) -> bool:
-    """Return whether an X-Webhook-Signature (`sha256=` hex or base64) signs the body."""
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    value = header.strip()
-    if value[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
-        value = value[len(SIGNATURE_PREFIX) :].strip()
-    candidates: list[bytes] = []
-    with contextlib.suppress(ValueError):
-        candidates.append(bytes.fromhex(value))
-    padded = value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4)
-    with contextlib.suppress(binascii.Error, UnicodeEncodeError):
-        candidates.append(base64.b64decode(padded.encode("ascii"), validate=True))
-    # Compare every candidate, so the time taken does not depend on which one matches
-    results = [hmac.compare_digest(expected, candidate) for candidate in candidates]
-    return any(results)
 
 
 def _sort(sort: str) -> str:
