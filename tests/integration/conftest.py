@@ -11,17 +11,29 @@ from homeassistant.core import DOMAIN as HA_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.printfarm import PLATFORMS
 from farmsim import FarmSim
 from farmsim.testing import running_farmsim
 
 from .helpers import autoprintfarm_entry, printago_entry, setup_entry
+from .snapshot_extension import PrintfarmSnapshotExtension
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Enable the printfarm custom integration in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Return syrupy's snapshot in the format of snapshot_extension.py.
+
+    This conftest fixture overrides syrupy's own on every leg: pytest-homeassistant-custom-component
+    overrides it too, but in newer releases syrupy's plugin is registered after it and wins.
+    """
+    return snapshot.use_extension(PrintfarmSnapshotExtension)
 
 
 @pytest.fixture
