@@ -100,6 +100,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
         on_event=partial(_async_pushed_event, entry),
         on_connection=partial(_async_connection_changed, entry),
         on_farm_change=farm.async_remote_change,
+        on_farm_event=farm.async_tell_event,
     )
     connections: PrinterConnections
     if isinstance(client, Printago):
@@ -171,10 +172,15 @@ def _async_sync_printers(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> No
 
     A printer new to the farm gets both; one that left loses its device, with its entities.
     """
-    registry = dr.async_get(hass)
     runtime = entry.runtime_data
     farm = runtime.farm
     data = farm.data
+    synced = runtime.synced
+    if synced is not None and synced[0] is data and synced[1] == farm.last_update_success:
+        # An event told without new data (Printago's job events) changes no printer
+        return
+    runtime.synced = (data, farm.last_update_success)
+    registry = dr.async_get(hass)
     farm_id = account_id(entry)
     known = {farm_id}
     farm_device = registry.async_get_or_create(

@@ -19,6 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .api import (
     BambuPrinterClient,
+    FarmEvent,
     Printago,
     PrintagoRealtime,
     PrinterEvent,
@@ -68,6 +69,8 @@ class PushCallbacks:
     on_connection: Callable[[str], None]
     # The farm reported that its printers, jobs or materials changed
     on_farm_change: Callable[[], None]
+    # The farm told one of its events (Printago's job events); the refresh brings its facts
+    on_farm_event: Callable[[FarmEvent], None]
 
 
 class PrinterConnections(ABC):
@@ -272,6 +275,7 @@ class PrintagoConnections(PrinterConnections):
             on_update=lambda update: callbacks.on_update(update.printer_key, update),
             on_event=lambda event: callbacks.on_event(event.printer_key, event),
             on_entities=lambda _type, _action, _ids: callbacks.on_farm_change(),
+            on_farm_event=callbacks.on_farm_event,
             on_auth_failed=lambda err: self._auth_failed(entry.title, err),
             # Stats tell how long they hold; this is for those that do not
             stale_timeout=self._stale_timeout(),

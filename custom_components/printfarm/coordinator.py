@@ -101,6 +101,8 @@ class PrintFarmRuntimeData:
     farm: FarmCoordinator
     connections: PrinterConnections
     printers: dict[str, PrinterCoordinator] = field(default_factory=dict)
+    # The farm data the printers were last brought up to, and whether it was fresh
+    synced: tuple[FarmData, bool] | None = None
 
 
 @dataclass(kw_only=True)
@@ -211,6 +213,15 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
                     budget=data.budget,
                 )
             )
+        finally:
+            self.event = None
+
+    @callback
+    def async_tell_event(self, event: FarmEvent) -> None:
+        """Tell the listeners of a farm event whose facts the next refresh brings."""
+        self.event = event
+        try:
+            self.async_update_listeners()
         finally:
             self.event = None
 

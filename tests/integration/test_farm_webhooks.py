@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
@@ -41,6 +42,7 @@ from .helpers import (
     advance,
     autoprintfarm_entry,
     entity,
+    printago_entry,
     printer_id,
     requests_sent,
     setup_entry,
@@ -290,3 +292,41 @@ async def test_farm_refuses_the_subscription(
     assert CONF_WEBHOOK_SECRET not in entry.data
     assert await subscriptions(hass, sim) == []
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_printago_job_events(hass: HomeAssistant, sim: FarmSim) -> None:
+    """Test Printago's realtime job changes fire the farm's events, once each."""
+    entry = await setup_entry(hass, printago_entry(sim))
+    farm_event = er.async_get(hass).async_get_entity_id("event", DOMAIN, f"{entry.unique_id}_farm")
+    assert farm_event is not None
+    fired = farm_events(hass, farm_event)
+    x1c = printer_id(sim, "X1C-01")
+    # Entity changes are not retained: wait for the feed before the job is queued
+    nozzle = entity(hass, "X1C-01", "sensor", "nozzle_temperature")
+    await wait_for(hass, lambda: state(hass, nozzle) not in ("unavailable", "unknown"))
+    part = next(p for p in sim.world.parts.values() if p.name == "Calibration cube")
+    job = sim.world.submit_job(
+        source="printago", file_url=part.file_uris[0], part_id=part.id, printer_id=x1c
+    )
+    await wait_for(hass, lambda: "job_queued" in [e["event_type"] for e in fired])
+    advance(sim, 420)
+    await wait_for(hass, lambda: "job_started" in [e["event_type"] for e in fired])
+    sim.world.pause_printer(x1c)
+    await wait_for(hass, lambda: "job_paused" in [e["event_type"] for e in fired])
+    sim.world.resume_printer(x1c)
+    await wait_for(hass, lambda: "job_resumed" in [e["event_type"] for e in fired])
+    for _ in range(20):
+        advance(sim, 600)
+        if job.status is JobStatus.COMPLETED:
+            break
+    assert job.status is JobStatus.COMPLETED
+    await wait_for(hass, lambda: "job_completed" in [e["event_type"] for e in fired])
+    # Printago names the job by its own id, the same in every event of it
+    assert len({e["job_id"] for e in fired}) == 1
+    assert [e["event_type"] for e in fired] == [
+        "job_queued",
+        "job_started",
+        "job_paused",
+        "job_resumed",
+        "job_completed",
+    ]

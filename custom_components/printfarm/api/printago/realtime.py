@@ -13,9 +13,9 @@ from typing import Any, Final
 
 from yarl import URL
 
-from ..errors import PrintFarmValidationError
+from ..errors import PrintFarmInvalidResponseError, PrintFarmValidationError
 from ..events import call_safely, dispatch, is_error, job_state_status
-from ..models import PrinterStatus
+from ..models import FarmEvent, FarmEventType, JobStatus, PrinterStatus
 from ..parsing import (
     as_datetime,
     as_float,
@@ -38,6 +38,7 @@ from ..state import (
 from ..transport.http import wall_clock
 from ..transport.mqtt import MqttConnection, Transport
 from ..transport.supervised import SupervisedClient
+from .models import job as parse_job
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +66,18 @@ SLOTS_PER_AMS: Final = 4
 EXTERNAL_TRAY_ID: Final = "254"
 
 type EntitiesCallback = Callable[[str, str, tuple[str, ...]], None]
+type FarmEventCallback = Callable[[FarmEvent], None]
+
+# Entity types whose changes are the farm's job events
+JOB_ENTITY_TYPES: Final = frozenset({"printJobs", "print-jobs", "jobs"})
+# What a job's new status means as a farm event
+JOB_STATUS_EVENTS: Final = {
+    JobStatus.PRINTING: FarmEventType.JOB_STARTED,
+    JobStatus.PAUSED: FarmEventType.JOB_PAUSED,
+    JobStatus.COMPLETED: FarmEventType.JOB_COMPLETED,
+    JobStatus.FAILED: FarmEventType.JOB_FAILED,
+    JobStatus.CANCELLED: FarmEventType.JOB_CANCELLED,
+}
 
 
 def client_id_for(api_key: str, suffix: str) -> str:
@@ -218,12 +231,16 @@ class PrintagoRealtime(SupervisedClient):
     on_update: UpdateCallback | None = None
     on_event: EventCallback | None = None
     on_entities: EntitiesCallback | None = None
+    # The farm's job events, from its job entity changes
+    on_farm_event: FarmEventCallback | None = None
 
     _stats: dict[str, Mapping[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _states: dict[str, PrinterState] = field(default_factory=dict, init=False, repr=False)
     _connected: bool = field(default=False, init=False, repr=False)
     _expiry: dict[str, asyncio.TimerHandle] = field(default_factory=dict, init=False, repr=False)
     _expired: set[str] = field(default_factory=set, init=False, repr=False)
+    # The last status each job was seen in, so that a repeated update tells nothing new
+    _job_statuses: dict[str, JobStatus] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def client_id(self) -> str:
@@ -372,6 +389,35 @@ class PrintagoRealtime(SupervisedClient):
             ids = tuple(str(key) for key in as_mapping(message.get("changes")))
         if (on_entities := self.on_entities) is not None:
             call_safely(lambda _: on_entities(entity_type, action, ids), None)
+        if entity_type in JOB_ENTITY_TYPES and (on_farm_event := self.on_farm_event) is not None:
+            for event in self._job_events(action, as_mapping(message.get("entities"))):
+                call_safely(on_farm_event, event)
+
+    def _job_events(self, action: str, entities: Mapping[str, Any]) -> list[FarmEvent]:
+        """Return the farm events of changed job entities: queued, or a new status."""
+        events: list[FarmEvent] = []
+        for job_id, raw in entities.items():
+            try:
+                job = parse_job({"id": job_id, **as_mapping(raw)})
+            except PrintFarmInvalidResponseError:
+                LOGGER.debug("Ignoring an unreadable job entity %s", job_id)
+                continue
+            if action == "DELETE":
+                self._job_statuses.pop(job.id, None)
+                continue
+            old = self._job_statuses.get(job.id)
+            self._job_statuses[job.id] = job.status
+            if action == "INSERT" or (old is None and job.status is JobStatus.QUEUED):
+                kind: FarmEventType | None = FarmEventType.JOB_QUEUED
+            elif job.status is not old:
+                resumed = old is JobStatus.PAUSED and job.status is JobStatus.PRINTING
+                kind = FarmEventType.JOB_RESUMED if resumed else JOB_STATUS_EVENTS.get(job.status)
+            else:
+                kind = None
+            if kind is not None:
+                name = f"{job.id}.{job.status.value}"
+                events.append(FarmEvent(id=name, type=kind, name=kind.value, job=job))
+        return events
 
     def _publish(self, printer_id: str) -> None:
         """Parse a printer's merged stat; tell the callbacks if anything changed."""
