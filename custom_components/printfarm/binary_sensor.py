@@ -35,6 +35,28 @@ class PrinterBinarySensorDescription(BinarySensorEntityDescription, PrinterEntit
     is_on_fn: Callable[[PrinterView], bool | None]
 
 
+def _error_attributes(view: PrinterView) -> dict[str, Any]:
+    """Return the printer's error in words, and every health message it pushes."""
+    error = view.error
+    return {
+        "error_code": view.error_code,
+        "error": error.description if error else None,
+        "module": error.module if error else None,
+        "severity": error.severity if error else None,
+        "wiki_url": error.url if error else None,
+        "health_messages": [
+            {
+                "code": info.code,
+                "module": info.module,
+                "severity": info.severity,
+                "description": info.description,
+                "wiki_url": info.url,
+            }
+            for info in view.errors
+        ],
+    }
+
+
 PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
     PrinterBinarySensorDescription(
         key="online",
@@ -56,10 +78,7 @@ PRINTER_BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         push_fields=frozenset({"status", "error_code", "health"}),
         is_on_fn=lambda view: view.has_error,
-        attributes_fn=lambda view: {
-            "error_code": view.error_code,
-            "health_messages": view.health_codes,
-        },
+        attributes_fn=_error_attributes,
     ),
     PrinterBinarySensorDescription(
         key="awaiting_bed_clear",

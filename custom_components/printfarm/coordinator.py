@@ -12,6 +12,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_API_KEY, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -334,6 +335,9 @@ FARM: Final = "farm"
 CONNECTION: Final = "connection"
 EVENT: Final = "event"
 FARM_CHANGED: Final = frozenset({FARM})
+# Pushed fields an error is read from, and the severities that make it a repair issue
+ERROR_FIELDS: Final = frozenset({"error_code", "print_error", "health", "online"})
+SERIOUS_ERRORS: Final = frozenset({"fatal", "serious"})
 CONNECTION_CHANGED: Final = frozenset({CONNECTION, "online"})
 EVENT_PUSHED: Final = frozenset({EVENT})
 
@@ -389,6 +393,36 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterView]):
         """Take a state the printer pushed."""
         self.changed = update.changed
         self.async_set_updated_data(self.data.with_state(update.state))
+        if not update.changed.isdisjoint(ERROR_FIELDS):
+            self._async_update_error_issue()
+
+    @callback
+    def _async_update_error_issue(self) -> None:
+        """Raise a repair issue while the printer has a fatal or serious error; drop it after.
+
+        The issue names the error in words with the wiki page about it, so the owner sees
+        it in Settings > Repairs whatever the dashboard shows.
+        """
+        issue_id = f"printer_error_{self.config_entry.entry_id}_{self.printer_id}"
+        error = self.data.error if self.data.pushed is not None else None
+        if error is None or (error.severity not in SERIOUS_ERRORS and error.severity is not None):
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="printer_error",
+            translation_placeholders={
+                "name": self.data.printer.name,
+                "code": error.code,
+                "error": error.description or error.code,
+                "wiki_url": error.url or "",
+            },
+            learn_more_url=error.url,
+        )
 
     @callback
     def async_push_event(self, event: PrinterEvent) -> None:

@@ -40,6 +40,7 @@ from .entity import (
 PARALLEL_UPDATES = 0
 
 FINISH_KEY = "estimated_finish"
+NO_ERROR = "none"
 PRINTER_STATUSES = [status.value for status in PrinterStatus]
 
 
@@ -187,8 +188,9 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="error_code",
         translation_key="error_code",
         entity_category=EntityCategory.DIAGNOSTIC,
-        push_fields=frozenset({"error_code", "health"}),
-        value_fn=lambda view: view.error_code,
+        push_fields=frozenset({"error_code", "health", "status"}),
+        # "none" rather than unknown: the printer is known to have no error
+        value_fn=lambda view: view.error_code or NO_ERROR,
     ),
     PrinterSensorDescription(
         key=FINISH_KEY,

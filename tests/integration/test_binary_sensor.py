@@ -8,12 +8,14 @@ import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 
 from .helpers import admin, advance, printer_id, refresh, value, wait_first_reports, wait_for
@@ -91,12 +93,27 @@ async def test_error(hass: HomeAssistant, sim: FarmSim, init_integration: MockCo
     await admin(hass, sim, "POST", f"printers/{a1}/fail", {"code": 50364437})
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_ON)
     assert attribute(hass, "binary_sensor.a1_01_error", "error_code") == "0300_8015"
+    assert attribute(hass, "binary_sensor.a1_01_error", "module") == "motion_controller"
+    assert attribute(hass, "binary_sensor.a1_01_error", "wiki_url") == (
+        "https://wiki.bambulab.com/en/a1/troubleshooting/hmscode/0300_8015"
+    )
     assert value(hass, "sensor.a1_01_error_code") == "0300_8015"
     assert value(hass, "sensor.a1_01") == "error"
+    # A print error is a repair issue, gone with the error
+    issues = ir.async_get(hass)
+    issue_id = f"printer_error_{init_integration.entry_id}_{a1}"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["code"] == "0300_8015"
+    assert issue.learn_more_url == attribute(hass, "binary_sensor.a1_01_error", "wiki_url")
 
     sim.world.clear_bed(a1)
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_OFF)
     assert value(hass, "sensor.a1_01") == "idle"
+    # The error code sensor agrees with the error binary sensor
+    assert value(hass, "sensor.a1_01_error_code") == "none"
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
 
     # A serious health message is an error; a notice is not
     await admin(hass, sim, "POST", f"printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00030001})
@@ -107,14 +124,18 @@ async def test_error(hass: HomeAssistant, sim: FarmSim, init_integration: MockCo
     await admin(hass, sim, "POST", f"printers/{a1}/hms", {"attr": 0x03000100, "code": 0x00020001})
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_ON)
     assert attribute(hass, "binary_sensor.a1_01_error", "error_code") == "0300_0100_0002_0001"
-    assert attribute(hass, "binary_sensor.a1_01_error", "health_messages") == [
-        "0300_0100_0003_0001",
-        "0300_0100_0002_0001",
+    assert attribute(hass, "binary_sensor.a1_01_error", "severity") == "serious"
+    messages = attribute(hass, "binary_sensor.a1_01_error", "health_messages")
+    assert [(m["code"], m["severity"], m["module"]) for m in messages] == [
+        ("0300_0100_0003_0001", "common", "motion_controller"),
+        ("0300_0100_0002_0001", "serious", "motion_controller"),
     ]
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
 
     await admin(hass, sim, "POST", f"printers/{a1}/clear_hms")
     await wait_for(hass, lambda: value(hass, "binary_sensor.a1_01_error") == STATE_OFF)
     assert attribute(hass, "binary_sensor.a1_01_error", "health_messages") == []
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_cancelled_print_is_no_error(
@@ -128,7 +149,7 @@ async def test_cancelled_print_is_no_error(
     await wait_for(hass, lambda: value(hass, "binary_sensor.x1c_01_awaiting_bed_clear") == STATE_ON)
     assert sim.world.printers[x1c].print_error == 50348044
     assert value(hass, "binary_sensor.x1c_01_error") == STATE_OFF
-    assert value(hass, "sensor.x1c_01_error_code") == "unknown"
+    assert value(hass, "sensor.x1c_01_error_code") == "none"
     assert value(hass, "sensor.x1c_01") == "finished"
 
 

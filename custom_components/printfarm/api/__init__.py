@@ -8,6 +8,7 @@ from .autoprintfarm import (
     verify_webhook_signature,
 )
 from .bambu import BambuPrinterClient, async_create_ssl_context, create_ssl_context
+from .bambu.errors import ErrorInfo, describe
 from .errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
@@ -65,6 +66,7 @@ __all__ = [
     "Account",
     "AutoPrintFarm",
     "BambuPrinterClient",
+    "ErrorInfo",
     "FarmClient",
     "FarmEvent",
     "FarmEventType",
@@ -108,6 +110,7 @@ __all__ = [
     "async_create_ssl_context",
     "create_ssl_context",
     "derive_events",
+    "describe",
     "farm_event",
     "verify_webhook_signature",
 ]

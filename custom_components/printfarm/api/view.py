@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from .bambu.errors import ErrorInfo, describe, describe_health
 from .events import PRINT_ERROR_CANCELLED, SEVERITY_SERIOUS
 from .models import Job, Printer, PrinterStatus
 from .state import PrinterState
@@ -115,6 +116,33 @@ class PrinterView:
     def has_error(self) -> bool:
         """Return whether the printer is in error or reports one."""
         return self.status is PrinterStatus.ERROR or self.error_code is not None
+
+    @property
+    def model(self) -> str | None:
+        """Return the printer's model, as it reports it or else as the farm knows it."""
+        if self.state is not None and self.state.model:
+            return self.state.model
+        return self.printer.model
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        """Return the printer's error told in words (module, severity, meaning, wiki page)."""
+        if (code := self.error_code) is None:
+            return None
+        info = describe(code, self.model)
+        if info.severity is None and (state := self.pushed) is not None:
+            health = next((h for h in state.health if h.code == code), None)
+            if health is not None:
+                return describe_health(health, self.model)
+        return info
+
+    @property
+    def errors(self) -> list[ErrorInfo]:
+        """Return every health message the printer pushes, told in words."""
+        state = self.pushed
+        if state is None:
+            return []
+        return [describe_health(message, self.model) for message in state.health]
 
     @property
     def health_codes(self) -> list[str]:
