@@ -26,8 +26,9 @@ Then, for each size, in order:
 - After a warm-up (past the entity registry's delayed save), the measured window
   (`--seconds`) with a websocket subscription to `state_changed`:
   - Push latency: an event's `time_fired` minus the moment the first report carrying the
-    state's value was written to Home Assistant's socket (the layer, time remaining and
-    progress sensors, whose values only move one way in a print). Both clocks are this
+    state's value left farmsim (farmsim's paho client finished writing it to Mosquitto,
+    which passes it on to Home Assistant; the layer, time remaining and progress sensors,
+    whose values only move one way in a print). Both clocks are this
     machine's. Home Assistant's garbage collections are logged from inside its process (a
     sitecustomize on its PYTHONPATH, `--no-gc-log` to skip) to show which delays they cause.
   - State writes per report: `state_changed` events of printfarm entities divided by the

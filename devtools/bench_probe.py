@@ -2,8 +2,9 @@
 
 farmsim runs in the benchmark's process, so its simulated printers can be watched: the
 fleet's publish listener notes the tracked fields of every Bambu report (Printago's feed is
-wrapped), the brokers' transports are wrapped to note when a report's bytes are written to
-Home Assistant's socket (the moment a real printer publishes), and the world's advance
+wrapped), farmsim's sent listeners note when paho finished writing a report to Mosquitto
+(the closest farmsim sees to the moment a real printer publishes: Mosquitto, a separate
+process, passes it on to Home Assistant's socket from there), and the world's advance
 listener notes when each layer changed. Also the statistics, and the poller that stands for
 polling integrations. Home Assistant itself is watched from outside (bench_hass).
 """
@@ -16,7 +17,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -27,7 +28,6 @@ from custom_components.printfarm.api import (
     PrintFarmRateLimitError,
 )
 from farmsim.models import Printer
-from farmsim.mqtt import transports as mqtt_transports
 from farmsim.server import FarmSim
 
 from .harness import SERVICE_AUTOPRINTFARM, HarnessError
@@ -41,7 +41,7 @@ LATENCY_FIELDS = {
 }
 UNAVAILABLE = frozenset({"unavailable", "unknown"})
 SAMPLE_INTERVAL = 0.1
-_TOPIC = re.compile(rb"device/([0-9A-Za-z]+)/report")
+_TOPIC = re.compile(r"device/([0-9A-Za-z]+)/report")
 _SEQUENCE = re.compile(rb'"sequence_id":"(\d+)"')
 # The same sensors in Printago's printer stats (`data.print`)
 PRINTAGO_FIELDS = {
@@ -50,9 +50,6 @@ PRINTAGO_FIELDS = {
     "progress": "percent",
 }
 _PRINTAGO_STAT = re.compile(rb'"printerId": "([^"]+)".*?"receivedAt": "([^"]+)"')
-
-type WireWrite = Callable[[Any, bytes], Awaitable[None]]
-
 
 # The long print every printer gets: a week of simulated time, a layer every 4 to 6 minutes.
 JOB_SECONDS = 7 * 24 * 3600
@@ -111,9 +108,9 @@ class PublishRecorder:
     """Notes, for each printer, when each value of the tracked sensors was first published.
 
     A report is keyed by its source and sequence: the Bambu serial and `sequence_id`, or
-    for Printago's realtime feed the printer id and `receivedAt`. Its time is when its bytes
-    were written to the subscriber's socket (the wrapped broker transports), or when it was
-    handed to the broker if no write was seen (no client connected).
+    for Printago's realtime feed the printer id and `receivedAt`. Its time is when farmsim's
+    paho client finished writing it to Mosquitto (farmsim's sent listeners), or when it was
+    handed to the client if no write was seen.
     """
 
     published: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -135,23 +132,15 @@ class PublishRecorder:
                 self.on_publish(names.get(serial, serial), serial, at, message)
 
             self._restore.append(sim.fleet.add_publish_listener(published))
-        recorder = self
-        for transport in (mqtt_transports.StreamTransport, mqtt_transports.WebSocketTransport):
-            write: WireWrite = transport.write
-
-            async def timed_write(self: Any, data: bytes, _write: WireWrite = write) -> None:
-                recorder.on_write(time.time(), data)
-                await _write(self, data)
-
-            setattr(transport, "write", timed_write)  # noqa: B010 - restored by uninstall
-            self._restore.append(partial(setattr, transport, "write", write))
+        source = sim.realtime.broker if printago else sim.fleet
+        self._restore.append(source.add_sent_listener(self.on_sent))
 
     def _wrap_realtime(self, sim: FarmSim) -> None:
         """Wrap the publish of Printago's realtime feed."""
         realtime = sim.realtime
         original = realtime._send  # noqa: SLF001
 
-        def send(topic: str, message: Mapping[str, object], *, retain: bool) -> int:
+        def send(topic: str, message: Mapping[str, object], *, retain: bool) -> bool:
             at = time.time()
             sent = original(topic, message, retain=retain)
             if "/printer-stats/" in topic:
@@ -162,7 +151,7 @@ class PublishRecorder:
         self._restore.append(partial(delattr, realtime, "_send"))
 
     def uninstall(self) -> None:
-        """Stop listening and put the broker transports back as they were."""
+        """Stop listening and put Printago's feed back as it was."""
         while self._restore:
             self._restore.pop()()
 
@@ -189,14 +178,13 @@ class PublishRecorder:
         key = (str(message.get("printerId")), str(message.get("receivedAt")))
         self._note(name, key, at, values)
 
-    def on_write(self, at: float, data: bytes) -> None:
-        """Note the reports a broker wrote to a client's socket."""
-        if (topic := _TOPIC.search(data)) is not None:
-            serial = topic[1].decode()
-            for sequence in _SEQUENCE.findall(data):
-                self.written.setdefault((serial, sequence.decode()), at)
+    def on_sent(self, topic: str, payload: bytes, at: float) -> None:
+        """Note the reports farmsim's paho client finished writing to Mosquitto."""
+        if (match := _TOPIC.fullmatch(topic)) is not None:
+            for sequence in _SEQUENCE.findall(payload):
+                self.written.setdefault((match[1], sequence.decode()), at)
             return
-        for printer, received in _PRINTAGO_STAT.findall(data):
+        for printer, received in _PRINTAGO_STAT.findall(payload):
             self.written.setdefault((printer.decode(), received.decode()), at)
 
     def source_time(self, name: str, sensor: str, value: float) -> float | None:
@@ -207,7 +195,7 @@ class PublishRecorder:
         return self.written.get(key, self.published.get(key))
 
     def queue_delays(self, start: float, end: float) -> list[float]:
-        """Return, per report handed to a broker in the window, the seconds until its write."""
+        """Return, per report handed to paho in the window, the seconds until it was written."""
         return [
             self.written[key] - at
             for key, at in self.published.items()

@@ -9,7 +9,7 @@ import logging
 import signal
 from pathlib import Path
 
-from .context import SimConfig
+from .context import BAMBU_BROKERS, SimConfig
 from .server import FarmSim
 
 LOGGER = logging.getLogger("farmsim")
@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--printago-per-minute", type=int, default=60)
     add("--printago-per-hour", type=int, default=600)
     add("--report-interval", type=float, default=1.0, help="real seconds between MQTT reports")
-    add("--bambu-broker", choices=("embedded", "mosquitto"), default="embedded")
+    add(
+        "--bambu-broker",
+        choices=BAMBU_BROKERS,
+        default="shared",
+        help="one Mosquitto for the printers (shared, default) or one per printer (dedicated)",
+    )
     add("--state-dir", type=Path, default=None, help="where certificates are kept")
     add("--latency-ms", type=float, default=0.0, help="added latency of both REST services")
     add("--error-rate", type=float, default=0.0, help="share of REST requests answered 503")

@@ -11,6 +11,10 @@ from typing import Any
 from .faults import Faults
 from .world import World
 
+BAMBU_BROKERS = ("shared", "dedicated")
+# The layouts of the embedded broker (one for every printer) and of Mosquitto (one each)
+FORMER_BROKERS = {"embedded": "shared", "mosquitto": "dedicated"}
+
 
 def _token(rng: random.Random, alphabet: str, length: int) -> str:
     return "".join(rng.choice(alphabet) for _ in range(length))
@@ -44,12 +48,14 @@ class SimConfig:
     webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     webhook_timeout: float = 10.0
     idempotency_ttl: float = 86400.0
-    bambu_broker: str = "embedded"
+    # "shared": the printers farmsim starts with share one Mosquitto; "dedicated": one each
+    bambu_broker: str = "shared"
     state_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        """Check the times and derive credentials from the seed where none were given."""
+        """Check the settings and derive credentials from the seed where none were given."""
         self._check_times()
+        self._check_broker()
         rng = random.Random(f"farmsim-credentials-{self.seed}")  # noqa: S311
         hexdigits = "0123456789abcdef"
         lower = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -61,6 +67,13 @@ class SimConfig:
             self.printago_api_key = _token(rng, lower, 72)
         if not self.printago_store_id:
             self.printago_store_id = "c" + _token(rng, lower, 23)
+
+    def _check_broker(self) -> None:
+        """Accept a broker layout, also by its former name."""
+        self.bambu_broker = FORMER_BROKERS.get(self.bambu_broker, self.bambu_broker)
+        if self.bambu_broker not in BAMBU_BROKERS:
+            msg = f"bambu_broker must be one of {BAMBU_BROKERS}, not {self.bambu_broker!r}"
+            raise ValueError(msg)
 
     def _check_times(self) -> None:
         """Refuse intervals and durations that would stall a schedule or divide by zero."""

@@ -42,7 +42,7 @@ class FarmSim:
         self._owns_state_dir = config.state_dir is None
         self.state_dir = config.state_dir or Path(tempfile.mkdtemp(prefix="farmsim-"))
         self.ca = CertificateAuthority.create(self.state_dir / "ca")
-        self.realtime = printago.Realtime(self.ctx)
+        self.realtime = printago.Realtime(self.ctx, self.state_dir / "realtime")
         self.fleet = BambuFleet(self.ctx, self.ca, self.state_dir)
         self._runners: list[web.AppRunner] = []
         self._ticker: asyncio.Task[None] | None = None

@@ -51,16 +51,16 @@ def test_staleness_of_layer_changes() -> None:
     assert missed == 1  # layer 13 was never shown
 
 
-def test_publish_recorder_times_reports_by_their_socket_write() -> None:
-    """Test a value's time is the write of the first report carrying it, else its publish."""
+def test_publish_recorder_times_reports_by_when_they_left_farmsim() -> None:
+    """Test a value's time is when paho wrote the first report carrying it, else its publish."""
     recorder = PublishRecorder()
     report = {"print": {"command": "push_status", "sequence_id": "7", "layer_num": 3}}
     recorder.on_publish("X1C-01", "SERIAL1", 10.0, report)
     later = {"print": {"command": "push_status", "sequence_id": "8", "layer_num": 3}}
     recorder.on_publish("X1C-01", "SERIAL1", 11.0, later)
     assert recorder.source_time("X1C-01", "current_layer", 3.0) == 10.0
-    packet = b'\x30\x40\x00\x14device/SERIAL1/report{"print":{"sequence_id":"7"}}'
-    recorder.on_write(10.002, packet)
+    recorder.on_sent("device/SERIAL1/report", b'{"print":{"sequence_id":"7"}}', 10.002)
+    recorder.on_sent("device/SERIAL1/request", b'{"print":{"sequence_id":"8"}}', 10.5)
     assert recorder.source_time("X1C-01", "current_layer", 3.0) == 10.002
     assert recorder.source_time("X1C-01", "current_layer", 4.0) is None
     assert recorder.queue_delays(9.0, 12.0) == [pytest.approx(0.002)]

@@ -2,13 +2,7 @@
 
 from .fleet import BambuFleet
 from .printer import SimPrinter
-from .transports import EmbeddedTransport, MosquittoTransport, Transport, make_transport
+from .shard import BAMBU_USERNAME, Shard
+from .transports import BambuTransport, Transport
 
-__all__ = [
-    "BambuFleet",
-    "EmbeddedTransport",
-    "MosquittoTransport",
-    "SimPrinter",
-    "Transport",
-    "make_transport",
-]
+__all__ = ["BAMBU_USERNAME", "BambuFleet", "BambuTransport", "Shard", "SimPrinter", "Transport"]

@@ -8,7 +8,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from .printer import PublishListener, SimPrinter
-from .transports import HOST, make_transport
+from .shard import Shard
+from .transports import HOST, BambuTransport
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
     from farmsim.certs import CertificateAuthority
     from farmsim.context import SimContext
-    from farmsim.models import WorldEvent
+    from farmsim.models import Printer, WorldEvent
+    from farmsim.mosquitto import SentListener
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,7 +28,12 @@ GOLDEN_FRACTION: Final = (5**0.5 - 1) / 2
 
 
 class BambuFleet:
-    """The simulated Bambu printers of a farm, one MQTT endpoint each."""
+    """The simulated Bambu printers of a farm, one MQTT endpoint each.
+
+    The printers the fleet starts with share one Mosquitto (`bambu_broker` "shared"), each
+    behind a port of its own; a printer added later gets a Mosquitto of its own, as every
+    printer does with "dedicated".
+    """
 
     def __init__(self, ctx: SimContext, ca: CertificateAuthority, state_dir: Path) -> None:
         """Initialize the fleet; nothing runs until start()."""
@@ -38,14 +45,19 @@ class BambuFleet:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._publish_listeners: list[PublishListener] = []
+        self._sent_listeners: list[SentListener] = []
+        self._shards: list[Shard] = []
         self._added = 0
 
     async def start(self) -> None:
         """Start a simulated printer for every world printer, and for printers added later."""
         if self._unsubscribe is None:
             self._unsubscribe = self.ctx.world.subscribe(self._on_event)
-        for printer_id in list(self.ctx.world.printers):
-            self._add(printer_id)
+        pending = [p for p in self.ctx.world.printers.values() if p.id not in self.printers]
+        shared = self.ctx.config.bambu_broker == "shared"
+        shard = self._new_shard(pending) if shared and pending else None
+        for printer in pending:
+            self._add(printer.id, shard)
         await asyncio.gather(*(self.wait_ready(printer_id) for printer_id in self.printers))
 
     async def close(self) -> None:
@@ -60,9 +72,13 @@ class BambuFleet:
         if pending:
             await asyncio.wait(pending)
         self._starting.clear()
+        for shard in self._shards:
+            shard.closing = True
         printers = list(self.printers.values())
         self.printers.clear()
         await asyncio.gather(*(sim.close() for sim in printers))
+        shards, self._shards = self._shards, []
+        await asyncio.gather(*(shard.close() for shard in shards))
 
     async def wait_ready(self, printer_id: str, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
         """Wait until a printer's MQTT endpoint has been started (starting it if needed)."""
@@ -79,6 +95,24 @@ class BambuFleet:
         """
         self._publish_listeners.append(listener)
         return lambda: self._publish_listeners.remove(listener)
+
+    def add_sent_listener(self, listener: SentListener) -> Callable[[], None]:
+        """Call `listener` once farmsim's paho client wrote a message to Mosquitto.
+
+        It gets the topic, the payload and the wall-clock time: the moment the message
+        left farmsim, as close as farmsim sees to when a real printer sends a report
+        (Mosquitto passes it on to the clients from there).
+        """
+        self._sent_listeners.append(listener)
+        removers = [shard.publisher.add_sent_listener(listener) for shard in self._shards]
+
+        def remove() -> None:
+            self._sent_listeners.remove(listener)
+            for remover in removers:
+                with contextlib.suppress(ValueError):
+                    remover()
+
+        return remove
 
     def get(self, printer_id: str) -> SimPrinter:
         """Return the simulated printer of a world printer (id, Printago id or serial)."""
@@ -129,12 +163,21 @@ class BambuFleet:
             return list(self.printers.values())
         return [self.get(printer_id)]
 
-    def _add(self, printer_id: str) -> None:
+    def _new_shard(self, printers: list[Printer]) -> Shard:
+        """Return a new Mosquitto for some printers (started by their transports)."""
+        directory = self.state_dir / "mosquitto" / f"{printers[0].serial}-{len(self._shards)}"
+        shard = Shard(directory, self.ca, printers)
+        for listener in self._sent_listeners:
+            shard.publisher.add_sent_listener(listener)
+        self._shards.append(shard)
+        return shard
+
+    def _add(self, printer_id: str, shard: Shard | None = None) -> None:
         """Create the simulated printer of a world printer and start it in the background."""
         if printer_id in self.printers:
             return
         printer = self.ctx.world.printer(printer_id)
-        transport = make_transport(self.ctx, printer, self.ca, self.state_dir)
+        transport = BambuTransport(printer, shard or self._new_shard([printer]))
         sim = SimPrinter(
             self.ctx, printer_id, transport, phase=self._phase(), on_publish=self._published
         )
@@ -168,6 +211,9 @@ class BambuFleet:
             await asyncio.wait([task])
         if (sim := self.printers.pop(printer_id, None)) is not None:
             await sim.close()
+        for shard in [shard for shard in self._shards if shard.idle]:
+            self._shards.remove(shard)
+            await shard.close()
 
     def _on_event(self, event: WorldEvent) -> None:
         """Follow printers added to and removed from the world."""

@@ -230,6 +230,7 @@ class SimPrinter:
     def _step(self) -> None:
         """Advance the printer, keep the endpoint in line with it, and report."""
         self.ctx.world.tick_printer(self.printer_id)
+        self.transport.sync()
         now = asyncio.get_running_loop().time()
         if (
             self._wanted() != self.transport.running

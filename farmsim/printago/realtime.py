@@ -10,13 +10,13 @@ import math
 import time
 from typing import TYPE_CHECKING, Final
 
-from farmsim.mqtt import Broker, ConnackCode, SessionInfo
-
 from . import entities
+from .broker import CLIENT_ID_PREFIX, RealtimeBroker
 from .stats import printer_stat
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
 
     from aiohttp import web
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-CLIENT_ID_PREFIX: Final = "apiclient_"
 PRINTERS: Final = "printers"
 PRINT_JOBS: Final = "print-jobs"
 STAT_KEYS: Final = ("state", "isOnline", "isAvailable", "metadata", "data")
@@ -47,15 +46,10 @@ def client_id_for(api_key: str, suffix: str) -> str:
 class Realtime:
     """The realtime broker of the Printago face and what it publishes."""
 
-    def __init__(self, ctx: SimContext) -> None:
-        """Initialize the broker; `start()` begins publishing."""
+    def __init__(self, ctx: SimContext, directory: Path | None = None) -> None:
+        """Initialize the broker (its files in `directory`); `start()` begins publishing."""
         self.ctx = ctx
-        self.broker = Broker(
-            name="printago-realtime",
-            authenticate=self._authenticate,
-            authorize_subscribe=self._may_subscribe,
-            authorize_publish=self._may_publish,
-        )
+        self.broker = RealtimeBroker(ctx, directory)
         self._wake = asyncio.Event()
         self._group = 0
         self._touched: set[str] = set()
@@ -86,28 +80,6 @@ class Realtime:
     def entities_topic(self, entity_type: str) -> str:
         """Return the entity change topic of an entity type."""
         return f"stores/{self.store_id}/entities/{entity_type}"
-
-    # Broker hooks
-
-    def _authenticate(self, client_id: str, username: str | None, password: str | None) -> int:
-        """Return the CONNACK code for a realtime client."""
-        if not client_id.startswith(CLIENT_ID_PREFIX):
-            return ConnackCode.IDENTIFIER_REJECTED
-        if not username or not password:
-            return ConnackCode.BAD_USERNAME_OR_PASSWORD
-        if username != self.store_id or password != self.ctx.config.printago_api_key:
-            return ConnackCode.NOT_AUTHORIZED
-        return ConnackCode.ACCEPTED
-
-    def _may_subscribe(self, info: SessionInfo, topic_filter: str) -> bool:
-        """Allow subscriptions under the client's own store only."""
-        return info.username == self.store_id and topic_filter.startswith(
-            f"stores/{self.store_id}/"
-        )
-
-    def _may_publish(self, _info: SessionInfo, _topic: str) -> bool:
-        """Refuse every publish: API clients only listen."""
-        return False
 
     # Lifecycle
 
@@ -150,8 +122,8 @@ class Realtime:
 
     # Publishing
 
-    def _send(self, topic: str, message: Mapping[str, object], *, retain: bool) -> int:
-        """Publish a JSON message, through the MQTT payload faults."""
+    def _send(self, topic: str, message: Mapping[str, object], *, retain: bool) -> bool:
+        """Publish a JSON message, through the MQTT payload faults; False if not sent."""
         payload = self.ctx.faults.mqtt.mangle(self.ctx.rng, json.dumps(message).encode())
         return self.broker.publish(topic, payload, retain=retain)
 

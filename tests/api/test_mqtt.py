@@ -26,7 +26,7 @@ from custom_components.printfarm.api.transport.mqtt import (
     backoff_delays,
 )
 from farmsim.certs import CertificateAuthority
-from farmsim.mqtt import Broker, ConnackCode
+from farmsim.mosquitto import StandaloneBroker
 
 from .helpers import wait_until
 
@@ -36,18 +36,6 @@ USERNAME = "frenck"
 PASSWORD = "OMGPUPPIES"
 
 
-def _authenticate(client_id: str, username: str | None, password: str | None) -> int:
-    if client_id.startswith("reject"):
-        return ConnackCode.IDENTIFIER_REJECTED
-    if client_id.startswith("unavailable"):
-        return ConnackCode.SERVER_UNAVAILABLE
-    if username != USERNAME:
-        return ConnackCode.BAD_USERNAME_OR_PASSWORD
-    if password != PASSWORD:
-        return ConnackCode.NOT_AUTHORIZED
-    return ConnackCode.ACCEPTED
-
-
 @pytest.fixture
 def ca(tmp_path: Path) -> CertificateAuthority:
     """Return a certificate authority for the broker."""
@@ -55,17 +43,16 @@ def ca(tmp_path: Path) -> CertificateAuthority:
 
 
 @pytest.fixture
-async def broker(ca: CertificateAuthority) -> AsyncIterator[Broker]:
-    """Run a broker with a plain and a TLS listener."""
-    broker = Broker(name="test", authenticate=_authenticate)
-    await broker.start_tcp(HOST, 0)
-    await broker.start_tcp(HOST, 0, ssl=ca.server_context("broker"))
-    yield broker
-    await broker.close()
+async def broker(ca: CertificateAuthority, tmp_path: Path) -> AsyncIterator[StandaloneBroker]:
+    """Run Mosquitto with a plain and a TLS port and a WebSocket face."""
+    async with StandaloneBroker(
+        tmp_path / "mosquitto", ca, username=USERNAME, password=PASSWORD
+    ) as broker:
+        yield broker
 
 
 @pytest.fixture
-async def ws_server(broker: Broker) -> AsyncIterator[TestServer]:
+async def ws_server(broker: StandaloneBroker) -> AsyncIterator[TestServer]:
     """Serve the broker over WebSockets on /mqtt."""
     app = web.Application()
     app.router.add_get("/mqtt", broker.handle_websocket)
@@ -116,12 +103,13 @@ def client_context(ca: CertificateAuthority, *, check_hostname: bool = False) ->
     return context
 
 
-async def test_tcp_round_trip(broker: Broker) -> None:
+async def test_tcp_round_trip(broker: StandaloneBroker) -> None:
     """Test connect, subscribe, publish, receive and a quiet disconnect over TCP."""
     recorder = Recorder()
     conn = connection(broker.ports[0], recorder)
     await conn.connect()
     assert conn.connected
+    await wait_until(lambda: bool(broker.clients))
     assert broker.clients[0].client_id == "test-client"
     conn.subscribe("farm/#", qos=1)
     await asyncio.sleep(0.05)
@@ -138,7 +126,7 @@ async def test_tcp_round_trip(broker: Broker) -> None:
 
 @pytest.mark.parametrize("check_hostname", [False, True])
 async def test_tls_round_trip_with_bursts(
-    broker: Broker, ca: CertificateAuthority, check_hostname: bool
+    broker: StandaloneBroker, ca: CertificateAuthority, check_hostname: bool
 ) -> None:
     """Test TLS with the CA: bursts and large messages are all read, none left in TLS buffers."""
     recorder = Recorder()
@@ -156,11 +144,12 @@ async def test_tls_round_trip_with_bursts(
     assert [payload for _, payload in recorder.messages[:200]] == [
         str(index).encode() for index in range(200)
     ]
+    await wait_until(lambda: bool(broker.clients))
     assert broker.clients[0].transport == "tls"
     await conn.disconnect()
 
 
-async def test_tls_untrusted_certificate(broker: Broker, tmp_path: Path) -> None:
+async def test_tls_untrusted_certificate(broker: StandaloneBroker, tmp_path: Path) -> None:
     """Test a certificate from an unknown CA is a connection error."""
     other = CertificateAuthority.create(tmp_path / "other")
     conn = connection(broker.ports[1], tls_context=client_context(other))
@@ -169,7 +158,7 @@ async def test_tls_untrusted_certificate(broker: Broker, tmp_path: Path) -> None
     assert not conn.connected
 
 
-async def test_websockets_round_trip(broker: Broker, ws_server: TestServer) -> None:
+async def test_websockets_round_trip(broker: StandaloneBroker, ws_server: TestServer) -> None:
     """Test the WebSockets transport with a path."""
     recorder = Recorder()
     conn = connection(ws_server.port or 0, recorder, transport="websockets", ws_path="/mqtt")
@@ -179,11 +168,12 @@ async def test_websockets_round_trip(broker: Broker, ws_server: TestServer) -> N
     broker.publish("ws/a", b"over websocket")
     await wait_until(lambda: bool(recorder.messages))
     assert recorder.messages == [("ws/a", b"over websocket")]
+    await wait_until(lambda: bool(broker.clients))
     assert broker.clients[0].transport == "websocket"
     await conn.disconnect()
 
 
-async def test_websockets_wrong_path(broker: Broker, ws_server: TestServer) -> None:
+async def test_websockets_wrong_path(broker: StandaloneBroker, ws_server: TestServer) -> None:
     """Test a failed WebSocket upgrade is a connection error."""
     conn = connection(ws_server.port or 0, transport="websockets", ws_path="/nope")
     with pytest.raises(PrintFarmConnectionError):
@@ -191,31 +181,49 @@ async def test_websockets_wrong_path(broker: Broker, ws_server: TestServer) -> N
 
 
 @pytest.mark.parametrize(
-    ("client_id", "username", "password", "code"),
-    [
-        ("reject-me", USERNAME, PASSWORD, "connack_2"),
-        ("test-client", "OMGSPIDERS", PASSWORD, "connack_4"),
-        ("test-client", USERNAME, "OMGSPIDERS", "connack_5"),
-    ],
+    ("username", "password"), [("OMGSPIDERS", PASSWORD), (USERNAME, "OMGSPIDERS")]
 )
-async def test_refused_credentials(
-    broker: Broker, client_id: str, username: str, password: str, code: str
-) -> None:
-    """Test CONNACK refusals of the client id or credentials are authentication errors."""
-    conn = connection(broker.ports[0], client_id=client_id, username=username, password=password)
+async def test_refused_credentials(broker: StandaloneBroker, username: str, password: str) -> None:
+    """Test Mosquitto refusing the credentials (CONNACK 5) is an authentication error."""
+    conn = connection(broker.ports[0], username=username, password=password)
     with pytest.raises(PrintFarmAuthenticationError) as excinfo:
         await conn.connect()
-    assert excinfo.value.code == code
+    assert excinfo.value.code == "connack_5"
     assert not conn.connected
-    assert broker.stats.connections_refused == 1
+    await wait_until(lambda: broker.stats.connections_refused == 1)
 
 
-async def test_server_unavailable(broker: Broker) -> None:
+async def _connack_server(code: int) -> asyncio.Server:
+    """Return a server answering CONNECT with an MQTT 3.1.1 CONNACK of a return code."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(bytes((0x20, 0x02, 0x00, code)))
+        await writer.drain()
+        await reader.read(1024)
+
+    return await asyncio.start_server(handle, HOST, 0)
+
+
+@pytest.mark.parametrize("code", [2, 4])
+async def test_refused_client_id_or_user_name(code: int) -> None:
+    """Test CONNACK refusals Mosquitto never sends a 3.1.1 client are authentication errors."""
+    server = await _connack_server(code)
+    conn = connection(server.sockets[0].getsockname()[1])
+    with pytest.raises(PrintFarmAuthenticationError) as excinfo:
+        await conn.connect()
+    assert excinfo.value.code == f"connack_{code}"
+    server.close()
+
+
+async def test_server_unavailable() -> None:
     """Test other CONNACK refusals are connection errors."""
-    conn = connection(broker.ports[0], client_id="unavailable-1")
+    server = await _connack_server(3)
+    conn = connection(server.sockets[0].getsockname()[1])
     with pytest.raises(PrintFarmConnectionError, match="Server unavailable") as excinfo:
         await conn.connect()
     assert not isinstance(excinfo.value, PrintFarmAuthenticationError)
+    server.close()
 
 
 async def test_connection_refused() -> None:
@@ -281,7 +289,7 @@ async def test_cancel_while_connecting(ca: CertificateAuthority, delay: float) -
     server.close()
 
 
-async def test_connect_twice(broker: Broker) -> None:
+async def test_connect_twice(broker: StandaloneBroker) -> None:
     """Test a connection cannot be opened twice."""
     conn = connection(broker.ports[0])
     await conn.connect()
@@ -290,7 +298,7 @@ async def test_connect_twice(broker: Broker) -> None:
     await conn.disconnect()
 
 
-async def test_broker_drop(broker: Broker) -> None:
+async def test_broker_drop(broker: StandaloneBroker) -> None:
     """Test a dropped connection calls on_disconnect once and refuses to publish."""
     recorder = Recorder()
     conn = connection(broker.ports[0], recorder)
@@ -306,7 +314,7 @@ async def test_broker_drop(broker: Broker) -> None:
     assert recorder.disconnects == 1
 
 
-async def test_reconnect_same_object(broker: Broker) -> None:
+async def test_reconnect_same_object(broker: StandaloneBroker) -> None:
     """Test a connection object connects again after a disconnect."""
     conn = connection(broker.ports[0])
     await conn.connect()
@@ -316,7 +324,7 @@ async def test_reconnect_same_object(broker: Broker) -> None:
     await conn.disconnect()
 
 
-async def test_publish_error(broker: Broker) -> None:
+async def test_publish_error(broker: StandaloneBroker) -> None:
     """Test paho refusing a publish is a connection error."""
     conn = connection(broker.ports[0])
     await conn.connect()
@@ -327,7 +335,9 @@ async def test_publish_error(broker: Broker) -> None:
     await conn.disconnect()
 
 
-async def test_callback_errors_are_logged(broker: Broker, caplog: pytest.LogCaptureFixture) -> None:
+async def test_callback_errors_are_logged(
+    broker: StandaloneBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     """Test an exception in a callback is logged and the connection goes on."""
 
     def explode(_topic: str, _payload: bytes) -> None:
@@ -351,19 +361,21 @@ async def test_callback_errors_are_logged(broker: Broker, caplog: pytest.LogCapt
     await conn.disconnect()
 
 
-async def test_no_message_callback(broker: Broker) -> None:
+async def test_no_message_callback(broker: StandaloneBroker) -> None:
     """Test messages are dropped quietly without a callback."""
     conn = connection(broker.ports[0], on_message=None)
     await conn.connect()
     conn.subscribe("farm/#")
     await asyncio.sleep(0.05)
-    assert broker.publish("farm/a", b"1") == 1
+    assert broker.publish("farm/a", b"1")
     await asyncio.sleep(0.05)
     assert conn.connected
     await conn.disconnect()
 
 
-async def test_keepalive_and_ping_timeout(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_keepalive_and_ping_timeout(
+    broker: StandaloneBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Test keepalive pings keep a connection up, and a broker that stops answering is noticed."""
     monkeypatch.setattr(mqtt_module, "MISC_INTERVAL", 0.05)
     recorder = Recorder()
@@ -391,7 +403,7 @@ async def test_keepalive_and_ping_timeout(broker: Broker, monkeypatch: pytest.Mo
     server.close()
 
 
-async def test_disconnect_when_broker_does_not_close(broker: Broker) -> None:
+async def test_disconnect_when_broker_does_not_close(broker: StandaloneBroker) -> None:
     """Test disconnect gives up waiting and closes the socket itself."""
     conn = connection(broker.ports[0])
     await conn.connect()
@@ -410,7 +422,7 @@ def test_backoff_delays() -> None:
     assert all(4.0 <= value <= 8.0 for value in values[3:])
 
 
-async def test_supervisor_reconnects_and_stops(broker: Broker) -> None:
+async def test_supervisor_reconnects_and_stops(broker: StandaloneBroker) -> None:
     """Test the supervisor reconnects after the broker restarts and stops cleanly."""
     connected: list[MqttConnection] = []
     lost: list[None] = []
@@ -442,7 +454,7 @@ async def test_supervisor_reconnects_and_stops(broker: Broker) -> None:
     await supervisor.stop()
 
 
-async def test_supervisor_connection_lost_while_starting(broker: Broker) -> None:
+async def test_supervisor_connection_lost_while_starting(broker: StandaloneBroker) -> None:
     """Test an error in on_connected counts as a lost connection."""
     calls: list[MqttConnection] = []
     lost: list[None] = []
@@ -469,7 +481,7 @@ async def test_supervisor_connection_lost_while_starting(broker: Broker) -> None
 
 
 async def test_supervisor_survives_unexpected_errors(
-    broker: Broker, caplog: pytest.LogCaptureFixture
+    broker: StandaloneBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Test an unexpected error is logged and the supervisor keeps trying."""
     attempts: list[None] = []
@@ -496,7 +508,7 @@ async def test_supervisor_survives_unexpected_errors(
     await supervisor.stop()
 
 
-async def test_supervisor_stops_on_auth_failure(broker: Broker) -> None:
+async def test_supervisor_stops_on_auth_failure(broker: StandaloneBroker) -> None:
     """Test refused credentials stop the supervisor after one attempt."""
     failures: list[PrintFarmAuthenticationError] = []
     supervisor = MqttSupervisor(
@@ -513,11 +525,11 @@ async def test_supervisor_stops_on_auth_failure(broker: Broker) -> None:
     await asyncio.sleep(0.1)
     assert len(failures) == 1
     assert supervisor.auth_error is failures[0]
-    assert broker.stats.connections_refused == 1
+    await wait_until(lambda: broker.stats.connections_refused == 1)
     await supervisor.stop()
 
 
-async def test_many_connections_without_threads(broker: Broker) -> None:
+async def test_many_connections_without_threads(broker: StandaloneBroker) -> None:
     """Test many connections share the loop: threads do not grow with the connection count."""
     await asyncio.get_running_loop().run_in_executor(None, lambda: None)
     before = threading.active_count()

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import ssl
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from farmsim.bambu import BambuFleet, EmbeddedTransport, MosquittoTransport, make_transport
+from farmsim.bambu import BambuFleet, BambuTransport, Shard
 from farmsim.bambu import printer as printer_module
-from farmsim.mqtt import MqttClient, MqttError
 from tests.farmsim.test_bambu_mqtt import (
     BROKERS,
     TIMEOUT,
     Farm,
+    Paho,
     connected,
     eventually,
     running_farm,
@@ -43,23 +45,14 @@ async def farm_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 async def _can_connect(info: dict[str, Any], timeout: float = 0.5) -> bool:  # noqa: ASYNC109
-    context = ssl.create_default_context(cafile=str(info["ca_cert"]))
-    client = MqttClient(
-        host="127.0.0.1",
-        port=int(info["port"]),
-        client_id="probe",
-        username="bblp",
-        password=str(info["access_code"]),
-        ssl=context,
-        server_hostname=str(info["serial"]),
-        reconnect_min_delay=0.05,
-    )
-    async with client:
-        try:
-            await client.wait_connected(timeout)
-        except (TimeoutError, MqttError):
-            return False
-    return True
+    client = Paho(info)
+    try:
+        async with asyncio.timeout(timeout):
+            return bool(await client.connect() == 0)
+    except TimeoutError:
+        return False
+    finally:
+        await client.close()
 
 
 async def _refused(info: dict[str, Any]) -> bool:
@@ -157,7 +150,7 @@ async def test_removed_printers_are_closed(farm: Farm) -> None:
 
 
 async def test_clients_cannot_forge_reports_or_wildcard(tmp_path: Path) -> None:
-    async with running_farm(tmp_path, "embedded", printers=2) as farm:
+    async with running_farm(tmp_path, "shared", printers=2) as farm:
         printer = farm.printer("P1S")
         async with connected(farm, printer) as victim, connected(farm, printer) as forger:
             forger.client.subscribe("#")
@@ -165,6 +158,51 @@ async def test_clients_cannot_forge_reports_or_wildcard(tmp_path: Path) -> None:
             await asyncio.sleep(0.2)
             payloads = [*await victim.quiet(0.1), *await forger.quiet(0.05)]
         assert not any(b"forged" in payload for payload in payloads)
+
+
+async def test_a_client_of_one_printer_sees_nothing_of_another(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "shared", printers=2) as farm:
+        mine, other = farm.printer("X1C"), farm.printer("P1S")
+        assert farm.sim(mine).transport.shard is farm.sim(other).transport.shard  # type: ignore[attr-defined]
+        async with connected(farm, mine) as client:
+            client.client.subscribe("#")
+            client.client.subscribe(f"device/{other.serial}/report")
+            await asyncio.sleep(0.1)
+            client.drain()
+            client.client.publish(
+                f"device/{other.serial}/request",
+                json.dumps({"print": {"sequence_id": "1", "command": "print_speed", "param": "4"}}),
+            )
+            await farm.advance(1.0)
+            received = await client.quiet(0.3)
+        assert received
+        assert all(f'"{other.serial}"'.encode() not in payload for payload in received)
+        assert other.speed_level == 2
+        # Its access code is not the other printer's
+        other_info = farm.info(other)
+        intruder = Paho({**other_info, "port": farm.info(mine)["port"]})
+        try:
+            assert await intruder.connect() == "Not authorized"
+        finally:
+            await intruder.close()
+
+
+async def test_a_new_access_code_is_the_only_one_let_in(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "shared", printers=2) as farm:
+        printer = farm.printer("P1S")
+        old = farm.info(printer)
+        async with connected(farm, printer) as client:
+            printer.access_code = "87654321"
+            assert await _refused(old)
+            # Mosquitto cut the client that logged in with the old code
+            async with asyncio.timeout(TIMEOUT):
+                await client.disconnected.wait()
+        assert await _can_connect({**old, "access_code": "87654321"})
+        printer.access_code = "11223344"
+        await eventually(
+            lambda: farm.sim(printer).transport.shard.codes[printer.serial] == "11223344",
+            "sync at a report",
+        )  # type: ignore[attr-defined]
 
 
 async def test_failures_in_the_loop_are_logged(
@@ -219,7 +257,7 @@ async def test_printer_removed_from_the_world_stops_its_loop(tmp_path: Path) -> 
 
 
 async def test_fleet_lifecycle(tmp_path: Path) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
         printer = farm.world.add_printer(model="P1S", name="Late")
         fleet = BambuFleet(farm.ctx, farm.fleet.ca, tmp_path / "other")
         await fleet.wait_ready(printer.id)
@@ -233,45 +271,58 @@ async def test_fleet_lifecycle(tmp_path: Path) -> None:
         await fleet.close()
         assert fleet.printers == {}
         transport = farm.sim(farm.printer("X1C")).transport
-        assert isinstance(transport, EmbeddedTransport)
+        assert isinstance(transport, BambuTransport)
         await transport.start()
         assert transport.running
 
 
-async def test_transport_choice_and_details(
+@pytest.mark.parametrize("broker", ["shared", "dedicated"])
+async def test_printers_share_a_mosquitto_or_get_their_own(tmp_path: Path, broker: str) -> None:
+    async with running_farm(tmp_path, broker, printers=3) as farm:
+        shards = {id(farm.sim(p).transport.shard) for p in farm.world.printers.values()}  # type: ignore[attr-defined]
+        assert len(shards) == (1 if broker == "shared" else 3)
+        late = farm.world.add_printer(model="A1", name="Late")
+        await farm.fleet.wait_ready(late.id)
+        late_shard = farm.sim(late).transport.shard  # type: ignore[attr-defined]
+        assert id(late_shard) not in shards
+        assert late_shard.serials == [late.serial]
+        async with connected(farm, late) as client:
+            assert (await client.pushall())["gcode_state"] == "IDLE"
+        farm.world.remove_printer(late.id)
+        await eventually(lambda: not late_shard.broker.running, "its Mosquitto stopped")
+
+
+async def test_transport_details(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
         printer = farm.printer("X1C")
-        farm.ctx.config.bambu_broker = "mosquitto"
-        transport = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
-        assert isinstance(transport, MosquittoTransport)
+        shard = Shard(tmp_path / "unstarted", farm.fleet.ca, [printer])
+        transport = BambuTransport(printer, shard)
         assert transport.port == 0
         assert not transport.running
         assert not transport.publish(b"{}")
-        farm.ctx.config.bambu_broker = "embedded"
-        embedded = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
-        assert isinstance(embedded, EmbeddedTransport)
-        assert embedded.port == 0
-        assert not embedded.publish(b"{}")
-        embedded.attach(lambda _payload: None)
-        await embedded.close()
+        transport.attach(lambda _payload: None)
+        await transport.close()
+        await shard.close()
 
-        async def fail(_code: str | None) -> None:
+        running = farm.sim(printer).transport
+        assert isinstance(running, BambuTransport)
+
+        async def fail(_serial: str, _code: str | None) -> None:
             msg = "no reload"
             raise OSError(msg)
 
-        monkeypatch.setattr(transport.broker, "set_access_code", fail)
+        monkeypatch.setattr(running.shard, "set_access_code", fail)
         caplog.set_level(logging.ERROR)
-        transport.set_refuse(refuse=True)
-        await eventually(lambda: "Mosquitto control" in caplog.text, "control error")
-        await transport.close()
+        printer.access_code = "99999999"
+        await eventually(lambda: "Changing the access code" in caplog.text, "sync error")
 
 
 async def test_start_failures_are_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
 
         async def broken(_self: object) -> None:
             msg = "no port"
@@ -292,7 +343,7 @@ async def test_start_failures_are_reported(
 async def test_broker_control_failures_are_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
         printer = farm.printer("X1C")
         sim = farm.sim(printer)
         async with connected(farm, printer) as client:
@@ -316,20 +367,37 @@ async def test_broker_control_failures_are_logged(
         await eventually(lambda: "broker control failed" in caplog.text, "control error")
 
 
-async def test_mosquitto_transport_close_cancels_pending_controls(tmp_path: Path) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+async def test_transport_close_cancels_a_pending_access_code_change(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
         printer = farm.printer("X1C")
-        farm.ctx.config.bambu_broker = "mosquitto"
-        transport = make_transport(farm.ctx, printer, farm.fleet.ca, tmp_path)
-        assert isinstance(transport, MosquittoTransport)
-        transport.drop_connections()
+        shard = farm.sim(printer).transport.shard  # type: ignore[attr-defined]
+        # A second transport of the same listener, which no simulated printer drives
+        transport = BambuTransport(printer, shard)
+        await transport.start()
+        printer.access_code = "24682468"
+        transport.sync()
+        assert transport._sync is not None
         await transport.close()
         assert not transport.broker.running
 
 
 async def test_printers_added_from_another_thread(tmp_path: Path) -> None:
-    async with running_farm(tmp_path, "embedded", printers=1) as farm:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
         printer = await asyncio.to_thread(farm.world.add_printer, model="A1", name="Threaded")
         assert printer.id not in farm.fleet.printers
         await farm.fleet.wait_ready(printer.id)
         assert farm.sim(printer).broker_running
+
+
+async def test_a_dead_mosquitto_is_started_again(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "shared", printers=2) as farm:
+        printer = farm.printer("P1S")
+        shard = farm.sim(printer).transport.shard  # type: ignore[attr-defined]
+        port = farm.info(printer)["port"]
+        assert shard.broker.pid is not None
+        os.kill(shard.broker.pid, signal.SIGKILL)
+        await eventually(lambda: not farm.sim(printer).broker_running, "noticed")
+        await eventually(lambda: farm.sim(printer).broker_running, "started again")
+        assert farm.info(printer)["port"] == port
+        async with connected(farm, printer) as client:
+            assert (await client.pushall())["gcode_state"] == "IDLE"

@@ -1,4 +1,4 @@
-"""Tests for the simulated Bambu printers over MQTT with TLS, embedded and on Mosquitto."""
+"""Tests for the simulated Bambu printers over MQTT with TLS, on Mosquitto."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from farmsim.certs import CertificateAuthority
 from farmsim.clock import SimClock
 from farmsim.context import SimConfig, SimContext
 from farmsim.models import PRINT_ERROR_CANCELLED, Phase, Printer
-from farmsim.mosquitto import MosquittoBroker
 from farmsim.scenario import populate
 from farmsim.world import World
 
@@ -31,14 +30,8 @@ if TYPE_CHECKING:
 
 TIMEOUT = 5.0
 FAST_PRINT = "https://files.printfarm.invalid/bracket.gcode.3mf?sim_seconds=600&sim_layers=50"
-BROKERS = [
-    pytest.param("embedded", id="embedded"),
-    pytest.param(
-        "mosquitto",
-        id="mosquitto",
-        marks=pytest.mark.skipif(not MosquittoBroker.available(), reason="no mosquitto"),
-    ),
-]
+# One Mosquitto for the fleet, or one per printer
+BROKERS = ["shared", "dedicated"]
 
 type Report = dict[str, Any]
 

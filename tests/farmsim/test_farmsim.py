@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
-from farmsim import FarmSim, cli
+from farmsim import FarmSim, SimConfig, cli
 from farmsim.cli import build_parser, config_from_args
 from farmsim.testing import running_farmsim
 
@@ -409,7 +409,7 @@ def test_cli_parses_every_option() -> None:
             "--printago-per-minute",
             "5",
             "--bambu-broker",
-            "mosquitto",
+            "dedicated",
         ]
     )
     config = config_from_args(args)
@@ -417,7 +417,16 @@ def test_cli_parses_every_option() -> None:
     assert config.time_scale == 60
     assert config.autoprintfarm_rate_limit == 1000
     assert config.printago_limits == ((5, 60.0), (600, 3600.0))
-    assert config.bambu_broker == "mosquitto"
+    assert config.bambu_broker == "dedicated"
+    assert config_from_args(build_parser().parse_args([])).bambu_broker == "shared"
+
+
+@pytest.mark.parametrize(("name", "layout"), [("embedded", "shared"), ("mosquitto", "dedicated")])
+def test_broker_layouts_by_their_former_names(name: str, layout: str) -> None:
+    """Test the former broker names give the layout they stood for; others are refused."""
+    assert SimConfig(bambu_broker=name).bambu_broker == layout
+    with pytest.raises(ValueError, match="bambu_broker"):
+        SimConfig(bambu_broker="OMGSPIDERS")
 
 
 async def test_cli_runs_until_sigterm(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests for the Mosquitto launcher."""
+"""Tests for farmsim's Mosquitto process: its files, listeners, log, reloads and failures."""
 
 from __future__ import annotations
 
@@ -9,26 +9,83 @@ import os
 import shutil
 import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
-from farmsim import mosquitto
 from farmsim.certs import CertificateAuthority
-from farmsim.mosquitto import MosquittoBroker, MosquittoError, free_ports, password_hash
-from farmsim.mqtt import ConnackCode, MqttClient, MqttConnectionRefusedError
+from farmsim.mosquitto import (
+    Listener,
+    MosquittoBroker,
+    MosquittoError,
+    free_ports,
+    log,
+    password_hash,
+    ports,
+    process,
+)
 
 from .helpers import wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.skipif(not MosquittoBroker.available(), reason="no mosquitto")
-
 SERIAL = "01P00A000000042"
 CODE = "12345678"
-TIMEOUT = 5.0
+
+
+class Client:
+    """A paho client in its own thread, recording what it sees."""
+
+    def __init__(self, port: int, username: str, password: str, **options: Any) -> None:
+        """Create the client (TLS with `tls`, WebSockets with `transport="websockets"`)."""
+        tls: ssl.SSLContext | None = options.pop("tls", None)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=options.pop("client_id", f"test-{os.urandom(4).hex()}"),
+            protocol=paho.MQTTv311,
+            **options,
+        )
+        self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(min_delay=cast("int", 0.05), max_delay=cast("int", 0.2))
+        if tls is not None:
+            self.client.tls_set_context(tls)
+        self.port = port
+        self.connacks: list[str] = []
+        self.disconnects = 0
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        with self._lock:
+            self.connacks.append(str(reason))
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _r: Any, _p: Any) -> None:
+        with self._lock:
+            self.disconnects += 1
+
+    def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((message.topic, message.payload))
+
+    async def connect(self) -> str:
+        """Connect and return the first CONNACK's reason."""
+        self.client.connect_async("127.0.0.1", self.port, keepalive=5)
+        self.client.loop_start()
+        await wait_until(lambda: self.connacks)
+        return self.connacks[0]
+
+    async def close(self) -> None:
+        """Disconnect and stop the thread."""
+        self.client.disconnect()
+        await asyncio.to_thread(self.client.loop_stop)
 
 
 @pytest.fixture(name="ca")
@@ -36,14 +93,28 @@ def ca_fixture(tmp_path: Path) -> CertificateAuthority:
     return CertificateAuthority.create(tmp_path / "ca")
 
 
+def _listeners(ca: CertificateAuthority) -> list[Listener]:
+    cert, key = ca.issue(SERIAL)
+    return [
+        Listener(
+            name=SERIAL,
+            users={"bblp": CODE},
+            acl=["user bblp", f"topic read device/{SERIAL}/report"],
+            cafile=ca.cert_path,
+            certfile=cert,
+            keyfile=key,
+        ),
+        Listener(
+            name="plain", users={"farmsim": "secret"}, acl=["user farmsim", "topic readwrite #"]
+        ),
+    ]
+
+
 @pytest.fixture(name="broker")
 async def broker_fixture(
     tmp_path: Path, ca: CertificateAuthority
 ) -> AsyncIterator[MosquittoBroker]:
-    broker = MosquittoBroker(
-        directory=tmp_path / "mosquitto", ca=ca, serial=SERIAL, access_code=CODE
-    )
-    async with broker:
+    async with MosquittoBroker(directory=tmp_path / "m", listeners=_listeners(ca)) as broker:
         yield broker
 
 
@@ -53,138 +124,110 @@ def _tls(ca: CertificateAuthority) -> ssl.SSLContext:
     return context
 
 
-def _client(
-    broker: MosquittoBroker,
-    *,
-    tls: ssl.SSLContext | None = None,
-    username: str = "bblp",
-    password: str = CODE,
-    received: list[tuple[str, bytes]] | None = None,
-) -> MqttClient:
-    def on_message(topic: str, payload: bytes) -> None:
-        if received is not None:
-            received.append((topic, payload))
-
-    return MqttClient(
-        host="127.0.0.1",
-        port=broker.tls_port if tls else broker.internal_port,
-        client_id=f"test-{username}-{os.urandom(4).hex()}",
-        username=username,
-        password=password,
-        ssl=tls,
-        server_hostname=SERIAL if tls else None,
-        on_message=on_message,
-        reconnect_min_delay=0.05,
-        reconnect_max_delay=0.2,
-    )
-
-
-async def test_printer_and_simulator_users(
+async def test_listeners_have_their_own_users_and_topics(
     broker: MosquittoBroker, ca: CertificateAuthority
 ) -> None:
     assert broker.running
     assert broker.pid is not None
-    assert broker.tls_port != broker.internal_port
-    assert broker.ports == (broker.tls_port, broker.internal_port)
-    from_printer: list[tuple[str, bytes]] = []
-    from_client: list[tuple[str, bytes]] = []
-    printer = _client(
-        broker,
-        username=broker.internal_username,
-        password=broker.internal_password,
-        received=from_printer,
-    )
-    client = _client(broker, tls=_tls(ca), received=from_client)
-    async with printer, client:
-        await printer.wait_connected(TIMEOUT)
-        await client.wait_connected(TIMEOUT)
-        printer.subscribe(f"device/{SERIAL}/request")
-        client.subscribe(f"device/{SERIAL}/report")
-        client.subscribe(f"device/{SERIAL}/request")
-        await wait_until(lambda: len(client.granted) == 2 and printer.granted)
-        client.publish(f"device/{SERIAL}/request", b'{"pushing":{"command":"pushall"}}')
-        client.publish(f"device/{SERIAL}/report", b"forged")
-        printer.publish(f"device/{SERIAL}/report", b'{"print":{}}')
-        await wait_until(lambda: from_printer and from_client)
+    assert broker.port(SERIAL) != broker.port("plain") > 0
+    config = broker.config_path.read_text()
+    assert "per_listener_settings true" in config
+    printer = Client(broker.port(SERIAL), "bblp", CODE, tls=_tls(ca))
+    simulator = Client(broker.port("plain"), "farmsim", "secret")
+    wrong_door = Client(broker.port("plain"), "bblp", CODE)
+    try:
+        assert await printer.connect() == "Success"
+        assert await simulator.connect() == "Success"
+        assert await wrong_door.connect() == "Not authorized"
+        printer.client.subscribe("#")
         await asyncio.sleep(0.1)
-    assert from_printer == [(f"device/{SERIAL}/request", b'{"pushing":{"command":"pushall"}}')]
-    assert from_client == [(f"device/{SERIAL}/report", b'{"print":{}}')]
+        simulator.client.publish(f"device/{SERIAL}/report", b"report")
+        simulator.client.publish(f"device/{SERIAL}/request", b"request")
+        await wait_until(lambda: printer.messages)
+        await asyncio.sleep(0.1)
+        assert printer.messages == [(f"device/{SERIAL}/report", b"report")]
+    finally:
+        for client in (printer, simulator, wrong_door):
+            await client.close()
     assert "u'bblp'" in broker.log_tail(50)
+    assert broker.log_path.read_text().count("New client connected") == 2
 
 
-async def test_wrong_access_code_is_not_authorised(
+async def test_changed_users_take_effect_and_cut_the_old_ones(
     broker: MosquittoBroker, ca: CertificateAuthority
 ) -> None:
-    client = _client(broker, tls=_tls(ca), password="87654321")
-    async with client:
-        with pytest.raises(MqttConnectionRefusedError) as err:
-            await client.wait_connected(TIMEOUT)
-    assert err.value.return_code == ConnackCode.NOT_AUTHORIZED
+    client = Client(broker.port(SERIAL), "bblp", CODE, tls=_tls(ca))
+    try:
+        assert await client.connect() == "Success"
+        await asyncio.gather(
+            broker.set_users(SERIAL, {"bblp": "87654321"}), broker.set_users(SERIAL, {})
+        )
+        await broker.set_users(SERIAL, {"bblp": "87654321"})
+        await wait_until(lambda: client.disconnects)
+    finally:
+        await client.close()
+    # The cut client tried again with the old code
+    await asyncio.sleep(0.1)
+    before = broker.refusals
+    for password, expected in ((CODE, "Not authorized"), ("87654321", "Success")):
+        probe = Client(broker.port(SERIAL), "bblp", password, tls=_tls(ca))
+        try:
+            assert await probe.connect() == expected
+        finally:
+            await probe.close()
+    await wait_until(lambda: broker.refusals == before + 1)
+    claims: list[str] = []
+    while (withdraw := broker.claim_refusal(lambda: claims.append("logged"))) is None:
+        pass
+    withdraw()
+    withdraw()
+    assert claims
+    assert set(claims) == {"logged"}
 
 
-async def test_restart_keeps_the_ports(broker: MosquittoBroker, ca: CertificateAuthority) -> None:
-    ports = broker.ports
+async def test_restart_keeps_the_ports(broker: MosquittoBroker) -> None:
+    before = (broker.port(SERIAL), broker.port("plain"))
     pid = broker.pid
-    client = _client(broker, tls=_tls(ca))
-    async with client:
-        await client.wait_connected(TIMEOUT)
-        await broker.restart()
-        assert broker.ports == ports
-        assert broker.pid != pid
-        await wait_until(lambda: client.connect_count == 2 and client.connected)
+    await broker.restart()
+    assert (broker.port(SERIAL), broker.port("plain")) == before
+    assert broker.pid != pid
     await broker.stop()
     assert not broker.running
     assert broker.pid is None
     with pytest.raises(ConnectionRefusedError):
-        await asyncio.open_connection("127.0.0.1", ports[0])
+        await asyncio.open_connection("127.0.0.1", before[1])
     await broker.stop()
+    await broker.reload()
     await broker.start()
     await broker.start()
-    assert broker.ports == ports
+    assert broker.port("plain") == before[1]
 
 
-async def _connack(broker: MosquittoBroker, ca: CertificateAuthority) -> int:
-    client = _client(broker, tls=_tls(ca))
-    async with client:
-        try:
-            await client.wait_connected(TIMEOUT)
-        except MqttConnectionRefusedError as err:
-            return err.return_code
-    return ConnackCode.ACCEPTED
+async def test_a_dead_mosquitto_starts_again(broker: MosquittoBroker) -> None:
+    pid = broker.pid
+    assert pid is not None
+    os.kill(pid, 9)
+    await wait_until(lambda: not broker.running)
+    await broker.start()
+    assert broker.running
+    assert broker.pid != pid
 
 
-async def _until_connack(broker: MosquittoBroker, ca: CertificateAuthority, code: int) -> None:
-    for _ in range(50):
-        if await _connack(broker, ca) == code:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"CONNACK never became {code}")
-
-
-async def test_access_code_can_be_withdrawn(
-    broker: MosquittoBroker, ca: CertificateAuthority
+async def test_reload_failures_are_errors(
+    broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await broker.set_access_code(None)
-    await _until_connack(broker, ca, ConnackCode.NOT_AUTHORIZED)
-    await broker.set_access_code(CODE)
-    await _until_connack(broker, ca, ConnackCode.ACCEPTED)
+    monkeypatch.setattr(process, "RELOAD_TIMEOUT", 0.0)
+    with pytest.raises(MosquittoError, match="did not reload"):
+        await broker.reload()
 
 
-async def test_password_file_without_mosquitto_passwd(
+async def test_reload_without_a_plain_listener(
     tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    which = shutil.which
-    monkeypatch.setattr(
-        shutil, "which", lambda name: None if name == "mosquitto_passwd" else which(name)
-    )
-    broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
-    async with broker:
-        lines = broker.password_path.read_text().splitlines()
-        assert [line.split(":")[0] for line in lines] == ["farmsim", "bblp"]
-        assert all(line.split(":")[1].startswith("$7$101$") for line in lines)
-        client = _client(broker, tls=_tls(ca))
-        async with client:
-            await client.wait_connected(TIMEOUT)
+    monkeypatch.setattr(process, "BARRIER_FALLBACK", 0.01)
+    async with MosquittoBroker(directory=tmp_path / "m", listeners=_listeners(ca)[:1]) as broker:
+        await broker.set_users(SERIAL, {})
+        assert broker.running
 
 
 def test_password_hash_format() -> None:
@@ -198,19 +241,42 @@ def test_password_hash_format() -> None:
     assert password_hash("secret") != password_hash("secret")
 
 
+def test_websocket_listeners_bind_the_loopback_address_only(tmp_path: Path) -> None:
+    listener = Listener(name="ws", port=9001, websockets=True)
+    lines = listener.lines(tmp_path)
+    assert lines[:3] == ["listener 9001 127.0.0.1", "protocol websockets", "socket_domain ipv4"]
+
+
+def test_log_lines() -> None:
+    accepted = log.parse("1: New client connected from 127.0.0.1:4242 as a b (p2, c1, k60, u'x').")
+    assert accepted == log.Accepted(address="127.0.0.1:4242", client_id="a b", username="x")
+    anonymous = log.parse("New client connected from 127.0.0.1:1 as c (p2, c1, k60).")
+    assert anonymous == log.Accepted(address="127.0.0.1:1", client_id="c", username=None)
+    assert log.parse("1: Client <unknown> disconnected, not authorised.") == log.Refused()
+    assert log.parse("1: Client known disconnected, not authorised.") is None
+    assert log.parse("1: New connection from 127.0.0.1:5 on port 6.") == log.Connection(
+        address="127.0.0.1:5"
+    )
+    assert log.parse("1: mosquitto version 2.0.11 running") == log.Running()
+    assert log.parse("1: Reloading config.") == log.Reloading()
+    assert log.parse("1: anything else") is None
+
+
 def test_free_ports_are_distinct() -> None:
     first = free_ports(3)
     second = free_ports(3)
     assert len(set(first) | set(second)) == 6
+    assert free_ports(0) == []
 
 
 async def test_start_failure_reports_the_log(tmp_path: Path, ca: CertificateAuthority) -> None:
-    broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
+    listeners = _listeners(ca)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        broker._tls_port = busy.getsockname()[1]
-        broker._internal_port = free_ports(1)[0]
+        listeners[0].port = busy.getsockname()[1]
+        listeners[1].port = free_ports(1)[0]
+        broker = MosquittoBroker(directory=tmp_path / "m", listeners=listeners)
         with pytest.raises(MosquittoError, match="exited at start"):
             await broker.start()
     assert not broker.running
@@ -220,14 +286,9 @@ async def test_start_failure_reports_the_log(tmp_path: Path, ca: CertificateAuth
 async def test_start_times_out(
     tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
-
-    async def never(_port: int) -> bool:
-        return False
-
-    monkeypatch.setattr(broker, "_accepts", never)
-    monkeypatch.setattr(mosquitto, "START_TIMEOUT", 0.3)
-    with pytest.raises(MosquittoError, match="did not listen"):
+    monkeypatch.setattr(process, "START_TIMEOUT", 0.0)
+    broker = MosquittoBroker(directory=tmp_path / "m", listeners=_listeners(ca))
+    with pytest.raises(MosquittoError, match="did not start in time"):
         await broker.start()
     assert not broker.running
 
@@ -237,44 +298,21 @@ async def test_stop_kills_a_stuck_process(
 ) -> None:
     pid = broker.pid
     assert pid is not None
-    monkeypatch.setattr(mosquitto, "STOP_TIMEOUT", 0.0)
+    monkeypatch.setattr(process, "STOP_TIMEOUT", 0.0)
     await broker.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
 
-async def test_stop_after_the_process_died(broker: MosquittoBroker) -> None:
-    pid = broker.pid
-    assert pid is not None
-    os.kill(pid, 9)
-    await wait_until(lambda: not broker.running)
-    await broker.stop()
-    assert broker.pid is None
-
-
-async def test_missing_binaries(
+async def test_missing_binary(
     tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(MosquittoBroker, "executable", classmethod(lambda _cls: None))
     assert not MosquittoBroker.available()
-    broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
+    broker = MosquittoBroker(directory=tmp_path / "m", listeners=_listeners(ca))
     with pytest.raises(MosquittoError, match="not installed"):
         await broker.start()
     assert broker.log_tail() == ""
-
-
-async def test_failing_mosquitto_passwd(
-    tmp_path: Path, ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    which = shutil.which
-    monkeypatch.setattr(
-        shutil,
-        "which",
-        lambda name: "/bin/false" if name == "mosquitto_passwd" else which(name),
-    )
-    broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
-    with pytest.raises(MosquittoError, match="false failed"):
-        await broker.start()
 
 
 def test_executable_fallback_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,13 +329,11 @@ async def test_taken_ports_are_replaced_at_first_start(
         busy.listen()
         taken = busy.getsockname()[1]
         choices = iter([[taken, free_ports(1)[0]]])
-        real = mosquitto.free_ports
-        monkeypatch.setattr(
-            mosquitto, "free_ports", lambda count, host: next(choices, None) or real(count, host)
-        )
-        broker = MosquittoBroker(directory=tmp_path / "m", ca=ca, serial=SERIAL, access_code=CODE)
+        real = process.free_ports
+        monkeypatch.setattr(process, "free_ports", lambda count: next(choices, None) or real(count))
+        broker = MosquittoBroker(directory=tmp_path / "m", listeners=_listeners(ca))
         async with broker:
-            assert broker.tls_port != taken
+            assert broker.port(SERIAL) != taken
             assert broker.running
 
 
@@ -306,14 +342,14 @@ def test_free_ports_without_room_below_the_ephemeral_range(
 ) -> None:
     fake = tmp_path / "range"
     fake.write_text("10500\t60999\n")
-    monkeypatch.setattr(mosquitto, "_EPHEMERAL_RANGE", fake)
+    monkeypatch.setattr(ports, "_EPHEMERAL_RANGE", fake)
     assert len(set(free_ports(2))) == 2
     fake.write_text("garbage")
-    assert mosquitto._ephemeral_range() == (32768, 60999)
+    assert ports._ephemeral_range() == (32768, 60999)
 
 
 def test_busy_ports_are_skipped() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
-        assert not mosquitto._bindable("127.0.0.1", port)
+        assert not ports._bindable("127.0.0.1", port)
