@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -24,8 +24,9 @@ from .coordinator import (
     PrintFarmConfigEntry,
 )
 
-# Pushed fields that tell what a printer has (its model is known once it answered its version)
-CAPABILITY_FIELDS = frozenset({"model", "chamber", "lights", CONNECTION})
+# Pushed fields that tell what a printer has (its model is known once it answered its version,
+# its AMS units and trays come and go)
+CAPABILITY_FIELDS = frozenset({"model", "chamber", "lights", "trays", "ams", CONNECTION})
 # What every printer entity follows beside the fields it shows: the farm's view of the
 # printer, its connection, and whether its pushed state is fresh
 ALWAYS_FOLLOWED = frozenset({FARM, CONNECTION, "online"})
@@ -41,6 +42,8 @@ class PrinterEntityDescription(EntityDescription):
     push_only: bool = False
     # Whether the printer has the entity, from what is known of it
     exists_fn: Callable[[PrinterCoordinator], bool] = lambda _coordinator: True
+    # The words the entity's name is made of (an AMS tray's unit and slot)
+    placeholders: Mapping[str, str] | None = None
 
 
 def account_id(entry: PrintFarmConfigEntry) -> str:
@@ -144,6 +147,8 @@ class PrinterEntity(WrittenOnChange, CoordinatorEntity[PrinterCoordinator]):
         device_id = printer_device_id(coordinator.config_entry, coordinator.printer_id)
         self._attr_unique_id = f"{device_id}_{description.key}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
+        if description.placeholders is not None:
+            self._attr_translation_placeholders = dict(description.placeholders)
 
     @property
     def view(self) -> PrinterView:
@@ -167,6 +172,11 @@ class PrinterEntity(WrittenOnChange, CoordinatorEntity[PrinterCoordinator]):
 
 
 type EntityFactory[DescriptionT] = Callable[[PrinterCoordinator, DescriptionT], Entity]
+# The descriptions of a printer's entities: the same for every printer, or made from what
+# the printer has (a sensor per AMS tray)
+type Descriptions[DescriptionT] = (
+    Iterable[DescriptionT] | Callable[[PrinterCoordinator], Iterable[DescriptionT]]
+)
 
 
 class _PrinterEntities[DescriptionT: PrinterEntityDescription]:
@@ -181,12 +191,16 @@ class _PrinterEntities[DescriptionT: PrinterEntityDescription]:
         self,
         entry: PrintFarmConfigEntry,
         async_add_entities: AddConfigEntryEntitiesCallback,
-        descriptions: Iterable[DescriptionT],
+        descriptions: Descriptions[DescriptionT],
         factory: EntityFactory[DescriptionT],
     ) -> None:
         self.entry = entry
         self.async_add_entities = async_add_entities
-        self.descriptions = tuple(descriptions)
+        if callable(descriptions):
+            self.descriptions_of = descriptions
+        else:
+            fixed = tuple(descriptions)
+            self.descriptions_of = lambda _coordinator: fixed
         self.factory = factory
         # The entities added, by printer and description key
         self.added: dict[str, dict[str, Entity]] = {}
@@ -220,26 +234,36 @@ class _PrinterEntities[DescriptionT: PrinterEntityDescription]:
         # Only a removed connection takes entities away; a new one reports what it has
         removed = CONNECTION in coordinator.changed and not coordinator.has_push
         new: list[Entity] = []
-        for description in self.descriptions:
+        described: set[str] = set()
+        for description in self.descriptions_of(coordinator):
+            described.add(description.key)
             exists = description.exists_fn(coordinator)
             if exists and description.key not in added:
                 entity = self.factory(coordinator, description)
                 added[description.key] = entity
                 new.append(entity)
             elif not exists and removed and description.key in added:
-                entity = added.pop(description.key)
-                registry = er.async_get(coordinator.hass)
-                if entity.entity_id and entity.entity_id in registry.entities:
-                    registry.async_remove(entity.entity_id)
+                self._remove(coordinator, added.pop(description.key))
+        # What the printer no longer has (an AMS unit taken off) goes with it
+        gone = removed or coordinator.data.pushed is not None
+        for key in [key for key in added if key not in described and gone]:
+            self._remove(coordinator, added.pop(key))
         if new:
             self.async_add_entities(new)
+
+    @staticmethod
+    def _remove(coordinator: PrinterCoordinator, entity: Entity) -> None:
+        """Remove an entity the printer no longer has from the entity registry."""
+        registry = er.async_get(coordinator.hass)
+        if entity.entity_id and entity.entity_id in registry.entities:
+            registry.async_remove(entity.entity_id)
 
 
 @callback
 def async_add_printer_entities[DescriptionT: PrinterEntityDescription](
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    descriptions: Iterable[DescriptionT],
+    descriptions: Descriptions[DescriptionT],
     factory: EntityFactory[DescriptionT],
 ) -> None:
     """Add the entities of every printer, and of those the farm or a connection adds later."""

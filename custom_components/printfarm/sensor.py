@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -25,7 +26,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .api import PrinterStatus, PrinterView
+from .api import (
+    AMS_HT_FIRST_ID,
+    SLOTS_PER_AMS,
+    AmsUnit,
+    FilamentTray,
+    PrinterStatus,
+    PrinterView,
+    color_name,
+)
 from .const import FINISH_TIME_TOLERANCE
 from .coordinator import FarmData, PrinterCoordinator, PrintFarmConfigEntry
 from .entity import (
@@ -49,6 +58,7 @@ class PrinterSensorDescription(SensorEntityDescription, PrinterEntityDescription
     """Describe a printfarm printer sensor."""
 
     value_fn: Callable[[PrinterView], StateType | datetime]
+    attributes_fn: Callable[[PrinterView], dict[str, Any] | None] = lambda _view: None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +213,133 @@ PRINTER_SENSORS: tuple[PrinterSensorDescription, ...] = (
 )
 
 
+def _tray(view: PrinterView, tray_id: str) -> FilamentTray | None:
+    """Return one of the printer's trays, if it still has it."""
+    state = view.pushed
+    trays = state.trays if state is not None else ()
+    return next((tray for tray in trays if tray.tray_id == tray_id), None)
+
+
+def _tray_attributes(view: PrinterView, tray_id: str) -> dict[str, Any] | None:
+    """Return what a tray holds: type, colour (named, and its hex), whether it feeds."""
+    if (tray := _tray(view, tray_id)) is None:
+        return None
+    state = view.pushed
+    return {
+        "loaded": tray.loaded,
+        "type": tray.type,
+        "color": color_name(tray.color),
+        "color_hex": tray.color,
+        "active": state is not None and state.active_tray == tray_id,
+    }
+
+
+def _ams(view: PrinterView, unit_id: str) -> AmsUnit | None:
+    """Return one of the printer's AMS units, if it still has it."""
+    state = view.pushed
+    units = state.ams if state is not None else ()
+    return next((unit for unit in units if unit.unit_id == unit_id), None)
+
+
+# Templates of the sensors a printer has per AMS tray, external spool and AMS unit
+TRAY_SENSOR = PrinterSensorDescription(
+    key="tray",
+    translation_key="ams_tray",
+    native_unit_of_measurement=PERCENTAGE,
+    state_class=SensorStateClass.MEASUREMENT,
+    push_fields=frozenset({"trays", "active_tray"}),
+    push_only=True,
+    value_fn=lambda _view: None,
+)
+EXTERNAL_SPOOL_SENSOR = replace(TRAY_SENSOR, translation_key="external_spool")
+AMS_HUMIDITY_SENSOR = PrinterSensorDescription(
+    key="ams_humidity",
+    translation_key="ams_humidity",
+    device_class=SensorDeviceClass.HUMIDITY,
+    native_unit_of_measurement=PERCENTAGE,
+    state_class=SensorStateClass.MEASUREMENT,
+    push_fields=frozenset({"ams"}),
+    push_only=True,
+    value_fn=lambda _view: None,
+)
+AMS_TEMPERATURE_SENSOR = PrinterSensorDescription(
+    key="ams_temperature",
+    translation_key="ams_temperature",
+    device_class=SensorDeviceClass.TEMPERATURE,
+    native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    push_fields=frozenset({"ams"}),
+    push_only=True,
+    value_fn=lambda _view: None,
+)
+EXTERNAL_TRAYS = frozenset({"254", "255"})
+
+
+def _unit_label(unit_id: int) -> str:
+    """Return how the printer's screen names an AMS unit: 1, 2, ... or HT 1, HT 2, ..."""
+    if unit_id >= AMS_HT_FIRST_ID:
+        return f"HT {unit_id - AMS_HT_FIRST_ID + 1}"
+    return str(unit_id + 1)
+
+
+def _tray_sensor(tray_id: str) -> PrinterSensorDescription:
+    """Return the description of the sensor of one tray (its remaining filament in %)."""
+    number = int(tray_id)
+    if tray_id in EXTERNAL_TRAYS:
+        template = EXTERNAL_SPOOL_SENSOR
+        placeholders = {"spool": str(number - min(int(t) for t in EXTERNAL_TRAYS) + 1)}
+    else:
+        template = TRAY_SENSOR
+        unit = number if number >= AMS_HT_FIRST_ID else number // SLOTS_PER_AMS
+        slot = 0 if number >= AMS_HT_FIRST_ID else number % SLOTS_PER_AMS
+        placeholders = {"unit": _unit_label(unit), "slot": str(slot + 1)}
+    return replace(
+        template,
+        key=f"tray_{tray_id}",
+        placeholders=placeholders,
+        value_fn=lambda view: tray.remaining_percent if (tray := _tray(view, tray_id)) else None,
+        attributes_fn=lambda view: _tray_attributes(view, tray_id),
+    )
+
+
+def _ams_sensors(unit_id: str) -> tuple[PrinterSensorDescription, ...]:
+    """Return the descriptions of an AMS unit's humidity and temperature sensors."""
+    placeholders = {"unit": _unit_label(int(unit_id))}
+    return (
+        replace(
+            AMS_HUMIDITY_SENSOR,
+            key=f"ams_{unit_id}_humidity",
+            placeholders=placeholders,
+            value_fn=lambda view: unit.humidity if (unit := _ams(view, unit_id)) else None,
+            attributes_fn=lambda view: (
+                {
+                    "humidity_index": unit.humidity_index,
+                    "drying_minutes": unit.drying_minutes,
+                }
+                if (unit := _ams(view, unit_id))
+                else None
+            ),
+        ),
+        replace(
+            AMS_TEMPERATURE_SENSOR,
+            key=f"ams_{unit_id}_temperature",
+            placeholders=placeholders,
+            value_fn=lambda view: unit.temperature if (unit := _ams(view, unit_id)) else None,
+        ),
+    )
+
+
+def printer_sensors(coordinator: PrinterCoordinator) -> list[PrinterSensorDescription]:
+    """Return the sensors a printer has: the fixed ones, one per tray and two per AMS unit."""
+    descriptions = list(PRINTER_SENSORS)
+    if (state := coordinator.data.state) is not None and coordinator.has_push:
+        descriptions.extend(_tray_sensor(tray.tray_id) for tray in state.trays)
+        for unit in state.ams:
+            descriptions.extend(_ams_sensors(unit.unit_id))
+    return descriptions
+
+
 def _printer_count(key: str, *statuses: PrinterStatus) -> FarmSensorDescription:
     """Return the description of how many of the farm's printers are in some statuses."""
     return FarmSensorDescription(
@@ -263,7 +400,7 @@ async def async_setup_entry(
     """Set up printfarm sensors based on a config entry."""
     farm = entry.runtime_data.farm
     async_add_entities(FarmSensorEntity(farm, description) for description in FARM_SENSORS)
-    async_add_printer_entities(entry, async_add_entities, PRINTER_SENSORS, _printer_sensor)
+    async_add_printer_entities(entry, async_add_entities, printer_sensors, _printer_sensor)
     async_add_material_entities(
         entry,
         async_add_entities,
@@ -308,6 +445,11 @@ class PrinterSensorEntity(PrinterEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """Return the state of the sensor."""
         return self.entity_description.value_fn(self.view)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the details of the state."""
+        return self.entity_description.attributes_fn(self.view)
 
 
 class FinishSensorEntity(PrinterSensorEntity):

@@ -152,7 +152,7 @@ async def test_print_progress(
     await wait_for(hass, lambda: value(hass, "sensor.x1c_01") == "preparing")
     assert value(hass, "sensor.x1c_01_current_job") == "bracket"
     assert value(hass, "sensor.x1c_01_total_layers") == "100"
-    assert value(hass, "sensor.x1c_01_active_filament") == "PLA #161616"
+    assert value(hass, "sensor.x1c_01_active_filament") == "PLA black"
     assert number(hass, "sensor.x1c_01_time_remaining") > 20
     assert value(hass, "sensor.x1c_01_estimated_finish") not in (None, STATE_UNKNOWN)
 

@@ -9,6 +9,8 @@ from .autoprintfarm import (
 )
 from .bambu import BambuPrinterClient, async_create_ssl_context, create_ssl_context
 from .bambu.errors import ErrorInfo, describe
+from .bambu.state import AMS_HT_FIRST_ID, SLOTS_PER_AMS
+from .colors import color_name
 from .errors import (
     PrintFarmAuthenticationError,
     PrintFarmConflictError,
@@ -46,6 +48,7 @@ from .models import (
 )
 from .printago import Printago, PrintagoRealtime
 from .state import (
+    AmsUnit,
     FilamentTray,
     HealthMessage,
     PrinterEvent,
@@ -59,11 +62,14 @@ from .view import BUSY_STATUSES, PrinterView
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",
+    "AMS_HT_FIRST_ID",
     "BUSY_STATUSES",
     "OPEN_JOB_STATUSES",
     "PRINT_ERROR_CANCELLED",
+    "SLOTS_PER_AMS",
     "WEBHOOK_EVENTS",
     "Account",
+    "AmsUnit",
     "AutoPrintFarm",
     "BambuPrinterClient",
     "ErrorInfo",
@@ -108,6 +114,7 @@ __all__ = [
     "Webhook",
     "WebhookVerifier",
     "async_create_ssl_context",
+    "color_name",
     "create_ssl_context",
     "derive_events",
     "describe",

@@ -55,6 +55,19 @@ class FilamentTray:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AmsUnit:
+    """An AMS unit: its climate, as the printer reports it."""
+
+    unit_id: str
+    # Bambu's humidity index, 1 (wet) to 5 (dry), and the relative humidity where reported
+    humidity_index: int | None = None
+    humidity: int | None = None
+    temperature: float | None = None
+    # Minutes of drying left, while the unit dries its filament (AMS 2 Pro, AMS HT)
+    drying_minutes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PrinterState:
     """Everything a printer pushes, merged from full and delta reports."""
 
@@ -79,6 +92,7 @@ class PrinterState:
     health: tuple[HealthMessage, ...] = ()
     active_tray: str | None = None
     trays: tuple[FilamentTray, ...] = ()
+    ams: tuple[AmsUnit, ...] = ()
     model: str | None = None
     firmware: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .bambu.errors import ErrorInfo, describe, describe_health
+from .colors import color_name
 from .events import PRINT_ERROR_CANCELLED, SEVERITY_SERIOUS
 from .models import Job, Printer, PrinterStatus
 from .state import PrinterState
@@ -174,5 +175,6 @@ class PrinterView:
             return None
         for tray in state.trays:
             if tray.tray_id == state.active_tray and tray.loaded:
-                return " ".join(part for part in (tray.type, tray.color) if part) or None
+                words = (tray.type, color_name(tray.color))
+                return " ".join(part for part in words if part) or None
         return None

@@ -19,7 +19,7 @@ from ..parsing import (
     hex_color,
     nonempty_str,
 )
-from ..state import FilamentTray, HealthMessage, PrinterState, Temperature
+from ..state import AmsUnit, FilamentTray, HealthMessage, PrinterState, Temperature
 
 LOGGER = logging.getLogger(__name__)
 
@@ -256,6 +256,28 @@ def parse_trays(report: Raw) -> tuple[FilamentTray, ...]:
     return tuple(trays[key] for key in sorted(trays))
 
 
+def parse_ams(report: Raw) -> tuple[AmsUnit, ...]:
+    """Return the AMS units with their humidity, temperature and drying time."""
+    units: list[AmsUnit] = []
+    for unit in as_list(as_mapping(report.get("ams")).get("ams")):
+        unit_map = as_mapping(unit)
+        if (unit_id := as_int(unit_map.get("id"))) is None or unit_id < 0:
+            continue
+        index = as_int(unit_map.get("humidity"))
+        raw = as_int(unit_map.get("humidity_raw"))
+        drying = as_int(unit_map.get("dry_time"))
+        units.append(
+            AmsUnit(
+                unit_id=str(unit_id),
+                humidity_index=index if index is not None and 1 <= index <= 5 else None,  # noqa: PLR2004
+                humidity=raw if raw is not None and 0 <= raw <= 100 else None,  # noqa: PLR2004
+                temperature=as_float(unit_map.get("temp")),
+                drying_minutes=drying or None,
+            )
+        )
+    return tuple(units)
+
+
 def _active_tray(report: Raw) -> str | None:
     """Return the absolute id of the tray feeding the nozzle (`tray_now`), if any."""
     tray_now = as_int(as_mapping(report.get("ams")).get("tray_now"))
@@ -368,6 +390,7 @@ _FIELDS: Final[Mapping[str, _Field]] = {
         derive=lambda sources: parse_trays(sources.report),
         keys=frozenset({"ams", "vir_slot", "vt_tray", "home_flag"}),
     ),
+    "ams": _Field(derive=lambda sources: parse_ams(sources.report), keys=frozenset({"ams"})),
     "model": _Field(derive=lambda sources: parse_model(sources.info), info=True),
     "firmware": _Field(derive=lambda sources: parse_firmware(sources.info), info=True),
 }
