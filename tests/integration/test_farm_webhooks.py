@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -21,6 +22,10 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.printfarm.api import (
     AutoPrintFarm,
@@ -44,6 +49,7 @@ from .helpers import (
     entity,
     printago_entry,
     printer_id,
+    refresh,
     requests_sent,
     setup_entry,
     state,
@@ -330,3 +336,36 @@ async def test_printago_job_events(hass: HomeAssistant, sim: FarmSim) -> None:
         "job_resumed",
         "job_completed",
     ]
+
+
+async def test_webhooks_stretch_the_refresh(
+    hass: HomeAssistant,
+    sim: FarmSim,
+    reachable: str,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """Test the poll is a safety net while deliveries arrive, and returns when they stop."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
+    status = entity(hass, "P1S-01", "sensor", "status")
+    p1s = printer_id(sim, "P1S-01")
+
+    async def interval() -> str:
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        return str(diagnostics["refresh_interval"])
+
+    assert await interval() == "0:06:00"
+    sim.world.submit_job(source="test", file_url=FILE_URL, printer_id=p1s, name="Long print")
+    await wait_for(hass, lambda: state(hass, status) == "preparing", seconds=2)
+    assert await interval() == "0:15:00"
+    # A refresh while deliveries arrive keeps the safety net's interval
+    await refresh(hass)
+    assert await interval() == "0:15:00"
+
+    # The farm is busy, but no delivery came for a while: the refresh returns to the
+    # budget's interval
+    with patch("custom_components.printfarm.coordinator.WEBHOOK_SILENCE", timedelta(0)):
+        await refresh(hass)
+        # What the budget left allows: six minutes or a little more, never the safety net's
+        minutes, seconds = (await interval()).split(":")[1:]
+        assert 6 <= int(minutes) < 15, (minutes, seconds)
