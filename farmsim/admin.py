@@ -1,4 +1,8 @@
-"""farmsim's admin API: observe the world, move its clock and switch faults at run time."""
+"""farmsim's admin API: observe the world, move its clock and switch faults at run time.
+
+Besides the fault switches, AutoPrintFarm's webhooks take actions of a misbehaving sender:
+release the deliveries held back (in order, reversed or shuffled) and replay a request.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import autoprintfarm, printago
+from .errors import NotFoundError
 from .models import MODELS
 from .world import SimError
 
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SIM_KEY: web.AppKey[FarmSim] = web.AppKey("sim")
+NOT_RUNNING = "not_running"
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -141,25 +147,83 @@ async def get_faults(request: web.Request) -> web.Response:
 
 
 async def patch_faults(request: web.Request) -> web.Response:
-    """Change the fault switches of one section (autoprintfarm, printago, mqtt)."""
+    """Change the fault switches of one section (autoprintfarm, printago, mqtt, webhooks).
+
+    `webhooks` takes `wrong_secret_rate`/`_next` (attempts signed with another secret),
+    `stale_rate`/`_next` with `stale_seconds` (an `X-Webhook-Timestamp` that far in the
+    past), `duplicate_rate`/`_next` (attempts sent a second time, unchanged) and `hold`
+    (deliveries wait for `POST /admin/webhooks/release`).
+    """
     sim = request.app[SIM_KEY]
     section = request.match_info["section"]
-    if section not in ("autoprintfarm", "printago", "mqtt"):
+    if section not in ("autoprintfarm", "printago", "mqtt", "webhooks"):
         return _error(404, "unknown_section", f"No fault section {section}")
     sim.ctx.faults.update(section, await _body(request))
     return web.json_response(sim.ctx.faults.as_dict())
 
 
 async def reset_faults(request: web.Request) -> web.Response:
-    """Switch every fault off and bring every broker back."""
+    """Switch every fault off, bring every broker back and release held webhook deliveries."""
     sim = request.app[SIM_KEY]
     sim.ctx.faults.reset()
+    if (hub := autoprintfarm.running_hub(sim.ctx)) is not None:
+        await hub.release()
     sim.fleet.set_refuse(None, refuse=False)
     for printer_id, printer in sim.world.printers.items():
         printer.silent = False
         if printer.online:
             await sim.fleet.start_broker(printer_id)
     return web.json_response(sim.ctx.faults.as_dict())
+
+
+def _hub(request: web.Request) -> autoprintfarm.WebhookHub:
+    if (hub := autoprintfarm.running_hub(request.app[SIM_KEY].ctx)) is None:
+        msg = "AutoPrintFarm's webhooks are not running"
+        raise NotFoundError(NOT_RUNNING, "Not running", msg)
+    return hub
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        msg = f"{name} must be a string"
+        raise TypeError(msg)
+    return value
+
+
+async def get_webhooks(request: web.Request) -> web.Response:
+    """Return AutoPrintFarm's webhook subscriptions with their running and held deliveries."""
+    return web.json_response({"webhooks": _hub(request).admin_view()})
+
+
+async def post_webhooks_release(request: web.Request) -> web.Response:
+    """Send the webhook deliveries held back, each attempted before the next is sent.
+
+    Body: `order` (`fifo` as held, `reverse`, or `shuffle` by `seed`), `webhook_id` (only
+    that subscription's). The answer lists the released deliveries in the order sent; their
+    statuses are in the subscriptions' delivery logs.
+    """
+    hub = _hub(request)
+    body = await _body(request)
+    released = await hub.release(
+        order=str(body.get("order", "fifo")),
+        seed=int(body.get("seed", 0)),
+        webhook_id=_optional_str(body, "webhook_id"),
+    )
+    return web.json_response({"released": [outgoing.view() for outgoing in released]})
+
+
+async def post_webhook_replay(request: web.Request) -> web.Response:
+    """Send a subscription's latest request again, unchanged (or the latest of `event_id`).
+
+    The same body, signature, timestamp and event id go out again; the answer is the
+    replay's record in the delivery log.
+    """
+    hub = _hub(request)
+    body = await _body(request)
+    webhook_id = request.match_info["webhook_id"]
+    record = await hub.replay(webhook_id, _optional_str(body, "event_id"))
+    return web.json_response(record)
 
 
 async def post_clock(request: web.Request) -> web.Response:
@@ -313,4 +377,7 @@ def create_admin_app(sim: FarmSim) -> web.Application:
     app.router.add_post("/admin/brokers", post_brokers)
     app.router.add_post("/admin/rate-limits/reset", post_rate_limits_reset)
     app.router.add_post("/admin/keys/{service}/rotate", post_rotate_key)
+    app.router.add_get("/admin/webhooks", get_webhooks)
+    app.router.add_post("/admin/webhooks/release", post_webhooks_release)
+    app.router.add_post("/admin/webhooks/{webhook_id}/replay", post_webhook_replay)
     return app

@@ -57,12 +57,48 @@ class MqttFaults:
 
 
 @dataclass(kw_only=True)
+class WebhookFaults:
+    """Faults of AutoPrintFarm's webhook deliveries: a sender that misbehaves.
+
+    An attempt can be signed with a secret other than the subscription's, carry an
+    `X-Webhook-Timestamp` `stale_seconds` in the past, or be sent a second time unchanged
+    (a replay: same body, signature, timestamp and event id). While `hold` is on, new
+    deliveries wait until the admin API releases them, in order, reversed or shuffled.
+    """
+
+    wrong_secret_rate: float = 0.0
+    wrong_secret_next: int = 0
+    stale_rate: float = 0.0
+    stale_next: int = 0
+    stale_seconds: float = 3600.0
+    duplicate_rate: float = 0.0
+    duplicate_next: int = 0
+    hold: bool = False
+
+    def take_wrong_secret(self, rng: random.Random) -> bool:
+        """Return whether this attempt is signed with a wrong secret."""
+        fire, self.wrong_secret_next = _take(rng, self.wrong_secret_rate, self.wrong_secret_next)
+        return fire
+
+    def take_stale(self, rng: random.Random) -> bool:
+        """Return whether this attempt carries a stale timestamp."""
+        fire, self.stale_next = _take(rng, self.stale_rate, self.stale_next)
+        return fire
+
+    def take_duplicate(self, rng: random.Random) -> bool:
+        """Return whether this attempt is sent again, unchanged, once it was answered."""
+        fire, self.duplicate_next = _take(rng, self.duplicate_rate, self.duplicate_next)
+        return fire
+
+
+@dataclass(kw_only=True)
 class Faults:
     """Every fault switch of a farmsim instance."""
 
     autoprintfarm: HttpFaults = field(default_factory=HttpFaults)
     printago: HttpFaults = field(default_factory=HttpFaults)
     mqtt: MqttFaults = field(default_factory=MqttFaults)
+    webhooks: WebhookFaults = field(default_factory=WebhookFaults)
 
     def http(self, service: str) -> HttpFaults:
         """Return the faults of a REST service by name."""
@@ -76,7 +112,7 @@ class Faults:
 
     def update(self, section: str, changes: dict[str, Any]) -> None:
         """Change switches of one section; unknown names raise KeyError or ValueError."""
-        target: HttpFaults | MqttFaults = getattr(self, section)
+        target: HttpFaults | MqttFaults | WebhookFaults = getattr(self, section)
         known = {f.name: f.type for f in fields(target)}
         for key, raw in changes.items():
             if key not in known:
@@ -102,3 +138,4 @@ class Faults:
         self.autoprintfarm = HttpFaults()
         self.printago = HttpFaults()
         self.mqtt = MqttFaults()
+        self.webhooks = WebhookFaults()
