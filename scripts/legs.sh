@@ -12,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PRINTFARM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/printfarm}"
 ALL_LEGS=(min newest)
 # The legs scripts/setup and scripts/test take when none are named.
-DEFAULT_LEGS=(min)
+DEFAULT_LEGS=(min newest)
 
 # The minimum leg's Python: the one Home Assistant 2026.2 needs, built from source where missing.
 PY_MIN_VERSION="3.13.15"

@@ -218,7 +218,8 @@ def _async_sync_printers(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> No
         del runtime.printers[printer_id]
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not any(domain == DOMAIN and ident in known for domain, ident in device.identifiers):
-            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            # The device belongs to this entry alone (to one entry at all from 2026.8)
+            registry.async_remove_device(device.id)
 
 
 async def _async_entry_changed(

@@ -96,11 +96,24 @@ def _entry(hass: HomeAssistant, entry_id: str) -> PrintFarmConfigEntry:
     return entry
 
 
+def _config_entry_ids(device: object) -> set[str]:
+    """Return the config entries of a device, on every supported Home Assistant.
+
+    From 2026.8 a device (or child device) belongs to one config entry (`config_entry_id`,
+    and the set `config_entries` is deprecated); before, to a set of them.
+    """
+    entry_id: str | None = getattr(device, "config_entry_id", None)
+    if entry_id is not None:
+        return {entry_id}
+    entry_ids: set[str] = getattr(device, "config_entries", set())
+    return set(entry_ids)
+
+
 def _printer_of_device(hass: HomeAssistant, device_id: str) -> tuple[PrintFarmConfigEntry, str]:
     """Return the entry and farm printer id of a printer device."""
     device = dr.async_get(hass).async_get(device_id)
     if device is not None:
-        for entry_id in device.config_entries:
+        for entry_id in _config_entry_ids(device):
             entry = hass.config_entries.async_get_entry(entry_id)
             if entry is None or entry.domain != DOMAIN:
                 continue

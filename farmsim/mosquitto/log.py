@@ -12,8 +12,12 @@ _ACCEPTED: Final = re.compile(
     r"\(p\d+, c\d+, k\d+(?:, u'(?P<username>.*)')?\)\.$"
 )
 _CONNECTION: Final = re.compile(r"^New connection from (?P<address>\S+) on port \d+\.$")
-# A client refused at CONNECT has no client id yet
-_REFUSED: Final = re.compile(r"^Client <unknown> disconnected(?:, not authorised|: .+)\.$")
+# A client refused at CONNECT: Mosquitto 2.0 knows no client id yet; 2.1 names the client (or
+# its address) and the connection, and says so only of a refusal ("disconnected." otherwise)
+_REFUSED: Final = re.compile(
+    r"^Client (?:<unknown> disconnected(?:, not authorised|: .+)"
+    r"|\S+ \[\S+\] disconnected: not authorised)\.$"
+)
 _RUNNING: Final = re.compile(r"^mosquitto version \S+ running$")
 RELOADING: Final = "Reloading config."
 

@@ -124,8 +124,9 @@ class StandaloneBroker:
         await self.websocket.stop()
 
     async def close(self) -> None:
-        """Stop for good."""
-        await self.stop()
+        """Stop for good: no endpoint still waits for Mosquitto's log about a connection."""
+        for endpoint in self.endpoints:
+            await endpoint.close()
         await self.websocket.close()
         await self.publisher.close()
         await self.mosquitto.stop()

@@ -385,13 +385,14 @@ async def test_keepalive_and_ping_timeout(
     assert conn.connected
     await conn.disconnect()
 
-    # A broker that answers CONNECT and then nothing else.
+    # A broker that answers CONNECT and then nothing else, until the client hangs up.
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(1024)
         writer.write(b"\x20\x02\x00\x00")
         await writer.drain()
-        await reader.read(1024)
-        await asyncio.sleep(10)
+        while await reader.read(1024):
+            pass
+        writer.close()
 
     server = await asyncio.start_server(handle, HOST, 0)
     port = server.sockets[0].getsockname()[1]
@@ -401,6 +402,8 @@ async def test_keepalive_and_ping_timeout(
     assert not silent.connected
     await silent.disconnect()
     server.close()
+    # Its handler has ended too: nothing of the test outlives it
+    await asyncio.wait_for(server.wait_closed(), 5)
 
 
 async def test_disconnect_when_broker_does_not_close(broker: StandaloneBroker) -> None:

@@ -254,6 +254,11 @@ def test_log_lines() -> None:
     assert anonymous == log.Accepted(address="127.0.0.1:1", client_id="c", username=None)
     assert log.parse("1: Client <unknown> disconnected, not authorised.") == log.Refused()
     assert log.parse("1: Client known disconnected, not authorised.") is None
+    # Mosquitto 2.1 (the newest leg's) names the refused client and its connection
+    refused = "1: Client ok-1 [127.0.0.1:43611] disconnected: not authorised."
+    assert log.parse(refused) == log.Refused()
+    assert log.parse("1: Client 127.0.0.1 [127.0.0.1:5] disconnected: not authorised.")
+    assert log.parse("1: Client ok-2 [127.0.0.1:37277] disconnected.") is None
     assert log.parse("1: New connection from 127.0.0.1:5 on port 6.") == log.Connection(
         address="127.0.0.1:5"
     )

@@ -213,11 +213,32 @@ async def press(hass: HomeAssistant, entity_id: str) -> None:
     )
 
 
+def devices(hass: HomeAssistant) -> list[dr.DeviceEntry]:
+    """Return the devices of every config entry.
+
+    Through `async_entries_for_config_entry`, as every tested Home Assistant allows: newer ones
+    refuse the registry's `devices` as a mapping and `async_get_device` (a device's identifiers
+    are unique only within its config entry).
+    """
+    registry = dr.async_get(hass)
+    found = {
+        device.id: device
+        for entry in hass.config_entries.async_entries()
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+    }
+    return list(found.values())
+
+
+def find_device(hass: HomeAssistant, identifiers: set[tuple[str, str]]) -> dr.DeviceEntry | None:
+    """Return the device with any of the identifiers, or None."""
+    return next((d for d in devices(hass) if d.identifiers & identifiers), None)
+
+
 def named_device(hass: HomeAssistant, name: str) -> dr.DeviceEntry:
     """Return the one device of a name."""
-    devices = [d for d in dr.async_get(hass).devices.values() if d.name == name]
-    assert len(devices) == 1
-    return devices[0]
+    named = [d for d in devices(hass) if d.name == name]
+    assert len(named) == 1
+    return named[0]
 
 
 def entity(hass: HomeAssistant, device_name: str, domain: str, key: str) -> str:
@@ -241,7 +262,7 @@ def farm_entity(hass: HomeAssistant, key: str, domain: str = "sensor") -> str:
     registry = er.async_get(hass)
     return next(
         entry.entity_id
-        for farm in dr.async_get(hass).devices.values()
+        for farm in devices(hass)
         if farm.entry_type is not None
         for entry in er.async_entries_for_device(registry, farm.id)
         if entry.domain == domain and entry.translation_key == key

@@ -8,7 +8,6 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -24,6 +23,7 @@ from .helpers import (
     advance,
     autoprintfarm_entry,
     entity,
+    find_device,
     press,
     printer_subentry,
     record_events,
@@ -98,7 +98,7 @@ async def test_autoprintfarm_end_to_end(hass: HomeAssistant, sim: FarmSim) -> No
     assert state(hass, active_jobs) == "0"
 
     events, stop_recording = record_events(hass, print_event)
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.unique_id}_{printer.id}")})
+    device = find_device(hass, {(DOMAIN, f"{entry.unique_id}_{printer.id}")})
     assert device is not None
 
     # Submit a job to the printer through the action
@@ -237,9 +237,7 @@ async def test_printer_connection_refused(hass: HomeAssistant, sim: FarmSim) -> 
     assert state(hass, nozzle) == STATE_UNAVAILABLE
     # The printer whose certificate authority is unreadable gets no live readings
     registry = er.async_get(hass)
-    p1s = dr.async_get(hass).async_get_device(
-        {(DOMAIN, f"{entry.unique_id}_{good['P1S-01']['data']['printer_id']}")}
-    )
+    p1s = find_device(hass, {(DOMAIN, f"{entry.unique_id}_{good['P1S-01']['data']['printer_id']}")})
     assert p1s is not None
     assert not [
         e

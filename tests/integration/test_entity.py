@@ -22,6 +22,7 @@ from farmsim import FarmSim
 from .helpers import (
     autoprintfarm_entry,
     farm_entity,
+    find_device,
     printer_id,
     refresh,
     requests_sent,
@@ -47,15 +48,13 @@ async def test_devices(
     init_integration: MockConfigEntry,
 ) -> None:
     """Test a device per printer, linked to the farm, says what the printer is."""
-    farm = device_registry.async_get_device({(DOMAIN, str(init_integration.unique_id))})
+    farm = find_device(hass, {(DOMAIN, str(init_integration.unique_id))})
     assert farm is not None
     assert farm.name == "farmsim"
     assert farm.entry_type is dr.DeviceEntryType.SERVICE
 
     for printer in sim.world.printers.values():
-        device = device_registry.async_get_device(
-            {(DOMAIN, f"{init_integration.unique_id}_{printer.id}")}
-        )
+        device = find_device(hass, {(DOMAIN, f"{init_integration.unique_id}_{printer.id}")})
         assert device is not None
         assert device.name == printer.name
         assert device.manufacturer == "Bambu Lab"
@@ -121,7 +120,7 @@ async def test_farm_entities_write_only_on_change(
 ) -> None:
     """Test a farm refresh writes only the farm and material entities whose state changed."""
     await wait_for(hass, lambda: idle_and_stable(hass))
-    farm = device_registry.async_get_device({(DOMAIN, str(init_integration.unique_id))})
+    farm = find_device(hass, {(DOMAIN, str(init_integration.unique_id))})
     assert farm is not None
     farm_entities = {e.entity_id for e in er.async_entries_for_device(entity_registry, farm.id)}
     # The request budget left shrinks with every refresh: it is written each time
@@ -214,10 +213,10 @@ async def test_printers_join_and_leave(
     """Test a printer added to the farm gets a device, and loses it when it leaves."""
     printer = sim.world.add_printer(model="A1MINI", name="A1 mini-01")
     identifier = {(DOMAIN, f"{init_integration.unique_id}_{printer.id}")}
-    assert device_registry.async_get_device(identifier) is None
+    assert find_device(hass, identifier) is None
 
     await refresh(hass)
-    device = device_registry.async_get_device(identifier)
+    device = find_device(hass, identifier)
     assert device is not None
     assert device.model == "A1 mini"
     assert value(hass, "sensor.a1_mini_01") == "idle"
@@ -231,7 +230,7 @@ async def test_printers_join_and_leave(
 
     sim.world.remove_printer(printer.id)
     await refresh(hass)
-    assert device_registry.async_get_device(identifier) is None
+    assert find_device(hass, identifier) is None
     for entity in entities:
         assert entity_registry.async_get(entity.entity_id) is None
         assert hass.states.get(entity.entity_id) is None
@@ -241,5 +240,5 @@ async def test_printers_join_and_leave(
     # A printer that comes back gets its device and entities again
     sim.world.printers[printer.id] = printer
     await refresh(hass)
-    assert device_registry.async_get_device(identifier) is not None
+    assert find_device(hass, identifier) is not None
     assert value(hass, "sensor.a1_mini_01") == "idle"

@@ -26,6 +26,7 @@ from .helpers import (
     autoprintfarm_entry,
     broker_clients,
     closed_url,
+    find_device,
     printago_entry,
     setup_entry,
     wait_connected,
@@ -195,7 +196,7 @@ async def test_device_registry(
     )
     assert devices == snapshot
 
-    farm = device_registry.async_get_device(identifiers={(DOMAIN, str(entry.unique_id))})
+    farm = find_device(hass, {(DOMAIN, str(entry.unique_id))})
     assert farm is not None
     assert farm.entry_type is dr.DeviceEntryType.SERVICE
     printers = [device for device in devices if device.id != farm.id]
@@ -212,23 +213,23 @@ async def test_dynamic_devices(
 ) -> None:
     """Test a printer added to the farm gets a device, and a removed one loses it."""
     entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
-    farm = device_registry.async_get_device(identifiers={(DOMAIN, str(entry.unique_id))})
+    farm = find_device(hass, {(DOMAIN, str(entry.unique_id))})
     assert farm is not None
 
     added = await admin(hass, sim, "POST", "printers", {"model": "A1", "name": "A1-OMG"})
     printer_id = added["autoprintfarm_id"]
     identifiers = {(DOMAIN, f"{entry.unique_id}_{printer_id}")}
-    assert device_registry.async_get_device(identifiers=identifiers) is None
+    assert find_device(hass, identifiers) is None
 
     await refresh(hass)
-    assert (device := device_registry.async_get_device(identifiers=identifiers))
+    assert (device := find_device(hass, identifiers))
     assert device.name == "A1-OMG"
     assert device.serial_number == added["serial"]
     assert device.via_device_id == farm.id
 
     await admin(hass, sim, "DELETE", f"printers/{printer_id}")
     await refresh(hass)
-    assert device_registry.async_get_device(identifiers=identifiers) is None
+    assert find_device(hass, identifiers) is None
     assert len(dr.async_entries_for_config_entry(device_registry, entry.entry_id)) == 4
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -258,10 +259,10 @@ async def test_remove_config_entry_device(
     """Test only devices of printers that left the farm can be removed by the user."""
     assert await async_setup_component(hass, "config", {})
     entry = await setup_entry(hass, autoprintfarm_entry(sim, printers=False))
-    farm = device_registry.async_get_device(identifiers={(DOMAIN, str(entry.unique_id))})
+    farm = find_device(hass, {(DOMAIN, str(entry.unique_id))})
     printer_id = next(iter(sim.world.printers))
     identifiers = {(DOMAIN, f"{entry.unique_id}_{printer_id}")}
-    printer = device_registry.async_get_device(identifiers=identifiers)
+    printer = find_device(hass, identifiers)
     assert farm is not None
     assert printer is not None
     client = await hass_ws_client(hass)

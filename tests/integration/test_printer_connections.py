@@ -30,6 +30,7 @@ from .helpers import (
     FILE_URL,
     autoprintfarm_entry,
     broker_clients,
+    find_device,
     printago_entry,
     printer_input,
     printer_subentry,
@@ -207,7 +208,7 @@ async def test_connection_of_printer_gone_from_farm(
     sim.world.remove_printer(x1c["autoprintfarm_id"])
     await refresh(hass)
     device = {(DOMAIN, f"{entry.unique_id}_{x1c['autoprintfarm_id']}")}
-    assert device_registry.async_get_device(device) is None
+    assert find_device(hass, device) is None
 
     subentry = next(s for s in entry.subentries.values() if s.unique_id == x1c["serial"])
     caplog.clear()
@@ -215,7 +216,7 @@ async def test_connection_of_printer_gone_from_farm(
     await hass.async_block_till_done()
 
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert device_registry.async_get_device(device) is None
+    assert find_device(hass, device) is None
     assert entry.state is ConfigEntryState.LOADED
     # The printers still in the farm keep their connections
     await wait_connected(hass, sim, entry)

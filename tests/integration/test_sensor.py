@@ -30,7 +30,16 @@ from syrupy.assertion import SnapshotAssertion
 
 from farmsim import FarmSim
 
-from .helpers import advance, autoprintfarm_entry, printer_id, refresh, setup_entry, value, wait_for
+from .helpers import (
+    advance,
+    autoprintfarm_entry,
+    find_device,
+    printer_id,
+    refresh,
+    setup_entry,
+    value,
+    wait_for,
+)
 
 FILE = (
     "https://files.example/{name}.3mf?sim_seconds={seconds}&sim_grams={grams}&sim_layers={layers}"
@@ -84,7 +93,7 @@ async def test_entities(
         entity_registry.async_remove(f"sensor.{printer}_signal_strength")
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
-    farm = device_registry.async_get_device({("printfarm", str(init_integration.unique_id))})
+    farm = find_device(hass, {("printfarm", str(init_integration.unique_id))})
     assert farm is not None
     for entity in er.async_entries_for_config_entry(entity_registry, init_integration.entry_id):
         device = device_registry.async_get(str(entity.device_id))

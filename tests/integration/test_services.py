@@ -15,7 +15,7 @@ from custom_components.printfarm.const import DOMAIN
 from farmsim import FarmSim
 from farmsim.models import JobStatus, WorldEvent
 
-from .helpers import FILE_URL, admin, farm_entity, named_device, printer_entity
+from .helpers import FILE_URL, admin, devices, farm_entity, named_device, printer_entity
 
 
 def sim_printer(sim: FarmSim, name: str) -> Any:
@@ -277,7 +277,7 @@ async def test_not_a_printer(
     lamp = registry.async_get_or_create(
         config_entry_id=other.entry_id, identifiers={("other", "lamp")}, name="Lamp"
     )
-    farm = next(d for d in registry.devices.values() if d.entry_type is not None)
+    farm = next(d for d in devices(hass) if d.entry_type is not None)
     printago_printer = next(
         d
         for d in dr.async_entries_for_config_entry(registry, printago.entry_id)
