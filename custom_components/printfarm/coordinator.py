@@ -160,6 +160,8 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         self._last_delivery: datetime | None = None
         # The farm event being told to the listeners, while it is
         self.event: FarmEvent | None = None
+        # When the newest event applied for each printer and job happened
+        self._applied_at: dict[str, datetime] = {}
         super().__init__(
             hass,
             LOGGER,
@@ -182,10 +184,33 @@ class FarmCoordinator(DataUpdateCoordinator[FarmData]):
         data = self.data
         return data is not None and not data.count_printers(*BUSY_STATUSES)
 
+    def _is_stale(self, event: FarmEvent) -> bool:
+        """Return whether news newer than the event's was applied for its printer or job.
+
+        Deliveries may arrive out of order (retries, parallel sends); an older snapshot of a
+        printer or job must not replace a newer one.
+        """
+        if event.at is None:
+            return False
+        keys = [f"printer:{p.id}" for p in (event.printer,) if p is not None]
+        keys += [f"job:{j.id}" for j in (event.job,) if j is not None]
+        if any((seen := self._applied_at.get(key)) is not None and event.at < seen for key in keys):
+            return True
+        for key in keys:
+            self._applied_at[key] = event.at
+        return False
+
     @callback
     def async_apply_event(self, event: FarmEvent) -> None:
-        """Take what a farm event tells of its printer, job and material; ask for nothing."""
+        """Take what a farm event tells of its printer, job and material; ask for nothing.
+
+        An event older than one already applied for the same printer or job is stale news:
+        neither applied nor told.
+        """
         self._last_delivery = dt_util.utcnow()
+        if self._is_stale(event):
+            LOGGER.debug("Ignoring %s %s: newer news of it arrived first", event.name, event.id)
+            return
         data = self.data
         printers, materials, jobs = data.printers, data.materials, data.jobs
         summary = data.summary

@@ -39,6 +39,8 @@ from .coordinator import FarmCoordinator, PrintFarmConfigEntry
 ISSUE_UNREACHABLE = "webhook_unreachable"
 # A replayed delivery is refused as a conflict: it is authentic, but was applied before
 REFUSED_STATUS = {"replay": HTTPStatus.CONFLICT}
+# Refused deliveries in a row after which the farm is polled as if it had no webhooks
+REFUSALS_UNTIL_POLLING = 3
 
 
 def _issue_id(entry: PrintFarmConfigEntry) -> str:
@@ -104,14 +106,25 @@ async def async_setup_webhook(
         },
     )
     verifier = WebhookVerifier(secret)
+    refusals = 0
 
     async def handle(hass: HomeAssistant, _webhook_id: str, request: web.Request) -> web.Response:
+        nonlocal refusals
         body = await request.read()
         try:
             event = verifier.verify(body, request.headers, now=dt_util.utcnow())
         except PrintFarmWebhookError as err:
+            refusals += 1
             LOGGER.warning("Refused a webhook delivery for %s: %s", entry.title, err)
+            if refusals == REFUSALS_UNTIL_POLLING:
+                # The farm's news does not get through: poll again as without webhooks
+                farm.webhook_active = False
+                farm.async_remote_change()
             return web.Response(status=REFUSED_STATUS.get(err.reason, HTTPStatus.UNAUTHORIZED))
+        if refusals:
+            LOGGER.info("Webhook deliveries for %s are accepted again", entry.title)
+            refusals = 0
+            farm.webhook_active = True
         farm.async_apply_event(event)
         return web.Response(status=HTTPStatus.OK)
 
@@ -129,29 +142,15 @@ async def async_setup_webhook(
 async def _async_subscribe(
     entry: PrintFarmConfigEntry, client: AutoPrintFarm, url: str, events: list[str]
 ) -> tuple[str, str]:
-    """Return the subscription of the webhook and its secret: the one kept, or a new one.
+    """Return a new subscription of the webhook with a new secret, replacing earlier ones.
 
-    Subscriptions to this webhook that printfarm cannot use (another secret, other events)
-    are removed, so restarts and reloads never pile them up.
+    A new secret at every start means a delivery captured before cannot be replayed after
+    a restart (the ids seen are remembered only while Home Assistant runs); the
+    subscriptions left by earlier starts are removed, so they never pile up.
     """
-    known_id = entry.data.get(CONF_WEBHOOK_SUBSCRIPTION)
-    known_secret = entry.data.get(CONF_WEBHOOK_SECRET)
-    kept: str | None = None
     for subscription in await client.webhooks():
-        if subscription.url != url:
-            continue
-        usable = (
-            kept is None
-            and subscription.id == known_id
-            and known_secret
-            and set(subscription.events) == set(events)
-        )
-        if usable:
-            kept = subscription.id
-        else:
+        if subscription.url == url:
             await client.unsubscribe_webhook(subscription.id)
-    if kept is not None and known_secret:
-        return kept, known_secret
     secret = secrets.token_hex(32)
     created = await client.subscribe_webhook(
         url=url, events=events, secret=secret, description=f"Home Assistant: {entry.title}"

@@ -219,7 +219,8 @@ async def test_one_subscription_across_reloads_none_after_unload(
     await hass.async_block_till_done()
     (after_reload,) = await subscriptions(hass, sim)
     assert after_reload.url == first.url
-    # A restart does not unload: the subscription it left is found and kept
+    # A restart does not unload: what it left (and any other subscription of the same
+    # address) is replaced by one with a new secret, so an old delivery cannot be replayed
     client = farm_client(hass, sim)
     await hass.config_entries.async_unload(entry.entry_id)
     left = await client.subscribe_webhook(
@@ -227,14 +228,15 @@ async def test_one_subscription_across_reloads_none_after_unload(
     )
     data = {**entry.data, CONF_WEBHOOK_SECRET: "from-before-the-restart-0123"}
     hass.config_entries.async_update_entry(entry, data={**data, CONF_WEBHOOK_SUBSCRIPTION: left.id})
-    # One left over from elsewhere with the same address is replaced, not kept beside
     await client.subscribe_webhook(
         first.url, events=["job.completed"], secret="an-old-secret-0123456789"
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    (kept,) = await subscriptions(hass, sim)
-    assert kept.id == left.id
+    (replaced,) = await subscriptions(hass, sim)
+    assert replaced.id != left.id
+    assert entry.data[CONF_WEBHOOK_SECRET] != "from-before-the-restart-0123"
+    assert replaced.raw["secret_last4"] == entry.data[CONF_WEBHOOK_SECRET][-4:]
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert await subscriptions(hass, sim) == []
