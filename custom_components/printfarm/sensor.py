@@ -30,6 +30,7 @@ from .api import (
     AMS_HT_FIRST_ID,
     SLOTS_PER_AMS,
     AmsUnit,
+    FarmSummary,
     FilamentTray,
     PrinterStatus,
     PrinterView,
@@ -350,28 +351,31 @@ def _printer_count(key: str, *statuses: PrinterStatus) -> FarmSensorDescription:
     )
 
 
+def _summary_count(
+    key: str,
+    count: Callable[[FarmSummary], int],
+    state_class: SensorStateClass = SensorStateClass.MEASUREMENT,
+) -> FarmSensorDescription:
+    """Return the description of one of the farm summary's job counts."""
+    return FarmSensorDescription(
+        key=key,
+        translation_key=key,
+        state_class=state_class,
+        value_fn=lambda data: count(data.summary),
+    )
+
+
 FARM_SENSORS: tuple[FarmSensorDescription, ...] = (
     _printer_count("printers_printing", PrinterStatus.PRINTING, PrinterStatus.PREPARING),
     _printer_count("printers_idle", PrinterStatus.IDLE),
     _printer_count("printers_offline", PrinterStatus.OFFLINE),
     _printer_count("printers_error", PrinterStatus.ERROR),
-    FarmSensorDescription(
-        key="jobs_queued",
-        translation_key="jobs_queued",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.summary.jobs_queued,
-    ),
-    FarmSensorDescription(
-        key="jobs_active",
-        translation_key="jobs_active",
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data: data.summary.jobs_active,
-    ),
-    FarmSensorDescription(
-        key="jobs_completed_today",
-        translation_key="jobs_completed_today",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda data: data.summary.jobs_completed_today,
+    _summary_count("jobs_queued", lambda summary: summary.jobs_queued),
+    _summary_count("jobs_active", lambda summary: summary.jobs_active),
+    _summary_count(
+        "jobs_completed_today",
+        lambda summary: summary.jobs_completed_today,
+        SensorStateClass.TOTAL_INCREASING,
     ),
     FarmSensorDescription(
         key="budget_remaining",

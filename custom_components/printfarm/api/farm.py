@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import ClassVar, Self
 
+from .errors import PrintFarmValidationError
 from .models import (
     OPEN_JOB_STATUSES,
     Account,
@@ -87,11 +88,18 @@ class FarmClient(ABC):
     async def job(self, job_id: str) -> Job:
         """Return one job."""
 
-    @abstractmethod
     async def submit_job(
         self, request: JobRequest, *, idempotency_key: str | None = None
     ) -> list[Job]:
         """Queue a print (one job per copy); retrying with the same key never duplicates it."""
+        if request.quantity < 1:
+            msg = f"The quantity must be at least 1, not {request.quantity}"
+            raise PrintFarmValidationError(msg)
+        return await self._submit_job(request, idempotency_key=idempotency_key)
+
+    @abstractmethod
+    async def _submit_job(self, request: JobRequest, *, idempotency_key: str | None) -> list[Job]:
+        """Queue a print of a valid quantity, as the service does it."""
 
     @abstractmethod
     async def pause_job(self, job_id: str) -> None:

@@ -205,15 +205,10 @@ class AutoPrintFarm(FarmClient):
         """Return one job."""
         return parse.job(await self._get("jobs", job_id, what="a job"))
 
-    async def submit_job(
-        self, request: JobRequest, *, idempotency_key: str | None = None
-    ) -> list[Job]:
+    async def _submit_job(self, request: JobRequest, *, idempotency_key: str | None) -> list[Job]:
         """Queue a print, one job per copy; retrying with the same key never duplicates it."""
         if not request.file_url:
             msg = "AutoPrintFarm needs the file_url of the print"
-            raise PrintFarmValidationError(msg)
-        if request.quantity < 1:
-            msg = f"The quantity must be at least 1, not {request.quantity}"
             raise PrintFarmValidationError(msg)
         key = idempotency_key or uuid.uuid4().hex
         body: dict[str, Any] = {

@@ -231,15 +231,10 @@ class Printago(FarmClient):
         items = sorted(items, key=lambda item: as_int(item.get("quantityIndex")) or 0)
         return parse.jobs(items)
 
-    async def submit_job(
-        self, request: JobRequest, *, idempotency_key: str | None = None
-    ) -> list[Job]:
+    async def _submit_job(self, request: JobRequest, *, idempotency_key: str | None) -> list[Job]:
         """Queue copies of a part; a retried submission finds its jobs by label instead."""
         if not request.part_id:
             msg = "Printago needs the part_id of the print"
-            raise PrintFarmValidationError(msg)
-        if request.quantity < 1:
-            msg = f"The quantity must be at least 1, not {request.quantity}"
             raise PrintFarmValidationError(msg)
         label = submission_label(request.name, idempotency_key or uuid.uuid4().hex)
         part: dict[str, Any] = {
