@@ -9,7 +9,7 @@ import logging
 import signal
 from pathlib import Path
 
-from .context import BAMBU_BROKERS, SimConfig
+from .context import BAMBU_BROKERS, FORMER_BROKERS, SimConfig
 from .server import FarmSim
 
 LOGGER = logging.getLogger("farmsim")
@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--report-interval", type=float, default=1.0, help="real seconds between MQTT reports")
     add(
         "--bambu-broker",
-        choices=BAMBU_BROKERS,
+        choices=(*BAMBU_BROKERS, *FORMER_BROKERS),
         default="shared",
-        help="one Mosquitto for the printers (shared, default) or one per printer (dedicated)",
+        help="one Mosquitto for the printers (shared, default) or one per printer (dedicated);"
+        " the former names embedded and mosquitto stand for them",
     )
     add("--state-dir", type=Path, default=None, help="where certificates are kept")
     add("--latency-ms", type=float, default=0.0, help="added latency of both REST services")

@@ -48,6 +48,8 @@ class MosquittoBroker:
 
     farmsim reads Mosquitto's log as it is written: it tells when the broker runs, when a
     reload began, and which client Mosquitto accepted from which address (`watch`).
+    Mosquitto stays in farmsim's process group, so that whatever ends the group (Ctrl-C,
+    a harness killing it) ends Mosquitto too.
     """
 
     def __init__(
@@ -213,11 +215,11 @@ class MosquittoBroker:
         waiter.add_done_callback(lambda _task: exited.set())
         deadline = time.monotonic() + STOP_TIMEOUT
         while not exited.is_set() and time.monotonic() < deadline:
-            _signal_group(process.pid, signal.SIGTERM)
+            _signal(process, signal.SIGTERM)
             await self._wake()
             await wait_event(exited, SIGNAL_INTERVAL)
         if not exited.is_set():
-            _signal_group(process.pid, signal.SIGKILL)
+            _signal(process, signal.SIGKILL)
         await waiter
 
     async def restart(self) -> None:
@@ -343,7 +345,6 @@ class MosquittoBroker:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
         )
         self._reader = asyncio.get_running_loop().create_task(
             self._read_log(self._process), name=f"mosquitto-log-{self._process.pid}"
@@ -410,7 +411,7 @@ class MosquittoBroker:
                 pass
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Send a signal to a process group, ignoring one that is already gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    """Send a signal to a process, ignoring one that is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)

@@ -135,6 +135,7 @@ class Publisher:
             return False
         if self._listeners:
             self._sent[info.mid] = (topic, payload)
+        # paho writes at the loop's next turn (writing here could run inside its callbacks)
         return True
 
     # Connecting

@@ -419,6 +419,8 @@ def test_cli_parses_every_option() -> None:
     assert config.printago_limits == ((5, 60.0), (600, 3600.0))
     assert config.bambu_broker == "dedicated"
     assert config_from_args(build_parser().parse_args([])).bambu_broker == "shared"
+    former = build_parser().parse_args(["--bambu-broker", "mosquitto"])
+    assert config_from_args(former).bambu_broker == "dedicated"
 
 
 @pytest.mark.parametrize(("name", "layout"), [("embedded", "shared"), ("mosquitto", "dedicated")])

@@ -189,7 +189,7 @@ async def test_endpoint_counts_refusals(endpoint: TcpEndpoint) -> None:
             assert await client.connect() == "Not authorized"
         finally:
             await client.close()
-    await wait_until(lambda: endpoint.stats.connections_refused == 2)
+    await wait_until(lambda: endpoint.stats.connections_refused >= 2)
     assert endpoint.stats.connections_accepted == 0
     assert endpoint.clients == []
 
@@ -291,7 +291,7 @@ async def test_websocket_relay(ws: tuple[WebSocketEndpoint, int]) -> None:
         await wait_until(lambda: client.messages)
         assert client.messages == [("ws/a", b"over websocket")]
         await refused.close()
-        await wait_until(lambda: endpoint.stats.connections_refused == 1)
+        await wait_until(lambda: endpoint.stats.connections_refused >= 1)
         assert endpoint.drop_connections() >= 1
         await wait_until(lambda: client.disconnects >= 1)
     finally:
