@@ -401,3 +401,20 @@ async def test_a_dead_mosquitto_is_started_again(tmp_path: Path) -> None:
         assert farm.info(printer)["port"] == port
         async with connected(farm, printer) as client:
             assert (await client.pushall())["gcode_state"] == "IDLE"
+
+
+async def test_sent_listeners_see_what_left_for_mosquitto(tmp_path: Path) -> None:
+    async with running_farm(tmp_path, "shared", printers=1) as farm:
+        sent: list[tuple[str, bytes, float]] = []
+        remove = farm.fleet.add_sent_listener(lambda *args: sent.append(args))
+        late = farm.world.add_printer(model="A1", name="Late")
+        await farm.fleet.wait_ready(late.id)
+        serials = {farm.printer("X1C").serial, late.serial}
+        await eventually(
+            lambda: {topic.split("/")[1] for topic, _, _ in sent} == serials, "both shards"
+        )
+        assert all(topic.endswith("/report") and payload for topic, payload, _ in sent)
+        remove()
+        count = len(sent)
+        await asyncio.sleep(0.2)
+        assert len(sent) == count

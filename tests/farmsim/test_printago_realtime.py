@@ -337,6 +337,21 @@ async def test_bad_client_id_and_credentials_are_refused(
     assert stats.connections_accepted == 0
 
 
+async def test_a_rotated_key_is_the_only_one_let_in(
+    server: PrintagoServer, clients: list[Paho]
+) -> None:
+    old = server.ctx.config.printago_api_key
+    first, reason = await connect(server, clients, client_id="apiclient_first")
+    assert reason.getName() == "Success"
+    server.ctx.config.printago_api_key = "OMGPUPPIES" * 7
+    _, reason = await connect(server, clients, client_id="apiclient_old", password=old)
+    assert reason.getName() == "Not authorized"
+    _, reason = await connect(server, clients, client_id="apiclient_new")
+    assert reason.getName() == "Success"
+    # The client of the revoked key was cut when Mosquitto took the new one
+    await wait_until(lambda: not first.client.is_connected())
+
+
 async def test_clients_see_their_store_only(server: PrintagoServer, clients: list[Paho]) -> None:
     realtime = server.realtime
     assert realtime is not None
