@@ -256,7 +256,7 @@ leg_run() {
 
 # setup_leg LEG: LEG's venv with its pinned stack, rebuilt when its interpreter or pins change.
 setup_leg() {
-    local leg="$1" venv stamp want version
+    local leg="$1" venv stamp want version start=$SECONDS
     venv="$(leg_venv "$leg")"
     stamp="$venv/.printfarm-stamp"
     leg_python "$leg"
@@ -286,4 +286,5 @@ setup_leg() {
         -r "$(leg_requirements "$leg")" -c "$(leg_constraints "$leg")" 2> >(grep -v '^WARNING: Location' >&2)
     leg_run "$leg" python -m pip check >/dev/null || { log "pip check failed"; leg_run "$leg" python -m pip check; exit 1; }
     echo "$want" >"$stamp"
+    log "$leg leg ready in $((SECONDS - start))s"
 }
