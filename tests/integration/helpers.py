@@ -150,9 +150,22 @@ async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool], seconds: 
 
 
 async def wait_first_reports(hass: HomeAssistant, sim: FarmSim) -> None:
-    """Wait until each printer answered its version request and sent its first full report."""
+    """Wait until each printer answered its version request and Home Assistant shows its report.
+
+    farmsim's count of reports alone can run ahead of Home Assistant's connections.
+    """
     published = sim.ctx.counters.mqtt_published
-    await wait_for(hass, lambda: all(published[p] >= 2 for p in sim.world.printers))
+
+    def shown() -> bool:
+        readings = [
+            state.state
+            for state in hass.states.async_all("sensor")
+            if state.entity_id.endswith("_nozzle_temperature")
+        ]
+        # Without the sensor platform, farmsim's count is all there is to go by
+        return all(reading not in (STATE_UNAVAILABLE, STATE_UNKNOWN) for reading in readings)
+
+    await wait_for(hass, lambda: all(published[p] >= 2 for p in sim.world.printers) and shown())
 
 
 def record_events(hass: HomeAssistant, entity_id: str) -> tuple[list[str], CALLBACK_TYPE]:
