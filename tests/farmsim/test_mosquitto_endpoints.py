@@ -32,6 +32,21 @@ USER = "frenck"
 PASSWORD = "OMGPUPPIES"
 
 
+async def publish_until_received(client: Client, topic: str, payload: bytes) -> None:
+    """Publish until the client's own subscription brings the message back.
+
+    The subscription takes effect when the broker acknowledges it, which under load can be
+    later than any fixed pause; a message published before that is not delivered.
+    """
+    for _ in range(50):
+        client.client.publish(topic, payload)
+        for _ in range(20):
+            if client.messages:
+                return
+            await asyncio.sleep(0.01)
+    await wait_until(lambda: client.messages)
+
+
 @pytest.fixture(name="broker")
 async def broker_fixture(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
     listeners = [
@@ -170,11 +185,9 @@ async def test_endpoint_relays_and_knows_its_clients(
         assert (info.client_id, info.username, info.transport) == ("OMG PUPPIES", USER, "tcp")
         assert info.peer == f"127.0.0.1:{client.client.socket().getsockname()[1]}"
         client.client.subscribe("echo")
-        await asyncio.sleep(0.1)
         big = bytes(range(256)) * 2048
-        client.client.publish("echo", big)
-        await wait_until(lambda: client.messages)
-        assert client.messages == [("echo", big)]
+        await publish_until_received(client, "echo", big)
+        assert client.messages[0] == ("echo", big)
     finally:
         await client.close()
     await wait_until(lambda: not endpoint.clients)
@@ -286,10 +299,8 @@ async def test_websocket_relay(ws: tuple[WebSocketEndpoint, int]) -> None:
         await wait_until(lambda: endpoint.clients)
         assert endpoint.clients[0].transport == "websocket"
         client.client.subscribe("ws/#")
-        await asyncio.sleep(0.1)
-        client.client.publish("ws/a", b"over websocket")
-        await wait_until(lambda: client.messages)
-        assert client.messages == [("ws/a", b"over websocket")]
+        await publish_until_received(client, "ws/a", b"over websocket")
+        assert client.messages[0] == ("ws/a", b"over websocket")
         await refused.close()
         await wait_until(lambda: endpoint.stats.connections_refused >= 1)
         assert endpoint.drop_connections() >= 1
