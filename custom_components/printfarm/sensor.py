@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -284,8 +285,13 @@ def _unit_label(unit_id: int) -> str:
     return str(unit_id + 1)
 
 
+@cache
 def _tray_sensor(tray_id: str) -> PrinterSensorDescription:
-    """Return the description of the sensor of one tray (its remaining filament in %)."""
+    """Return the description of the sensor of one tray (its remaining filament in %).
+
+    Made once per tray id: the printers' entities are checked against it whenever a tray's
+    filament moves, which is often while printing.
+    """
     number = int(tray_id)
     if tray_id in EXTERNAL_TRAYS:
         template = EXTERNAL_SPOOL_SENSOR
@@ -304,6 +310,7 @@ def _tray_sensor(tray_id: str) -> PrinterSensorDescription:
     )
 
 
+@cache
 def _ams_sensors(unit_id: str) -> tuple[PrinterSensorDescription, ...]:
     """Return the descriptions of an AMS unit's humidity and temperature sensors."""
     placeholders = {"unit": _unit_label(int(unit_id))}
